@@ -1,0 +1,5 @@
+import sys
+
+from turnbench.cli import main
+
+sys.exit(main())

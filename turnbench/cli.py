@@ -1,0 +1,134 @@
+"""`turnbench`: one command line over the three stages.
+
+Subcommands import their stage lazily: `turnbench --help` stays instant and does not
+monkey-patch the process with gevent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from turnbench import __version__
+
+
+class UserError(Exception):
+    """A mistake the user can fix; shown as one line, never as a traceback."""
+
+
+def _chat(args: argparse.Namespace) -> int:
+    import locust  # noqa: F401  (gevent monkey-patching must come first)
+
+    from harness.chat_request import ChatRequest, user_message
+    from harness.client import ChatClient, ClientConfigError, Timeouts
+
+    try:
+        client = ChatClient.standalone(
+            args.base_url,
+            api_key_env=args.api_key_env,
+            timeouts=Timeouts(first_token=args.timeout, stall=args.timeout),
+        )
+        request = ChatRequest(
+            model=args.model,
+            messages=[user_message(args.message)],
+            max_tokens=args.max_tokens,
+            min_tokens=args.max_tokens if args.exact_length else None,
+            ignore_eos=True if args.exact_length else None,
+            temperature=args.temperature,
+        )
+    except (ClientConfigError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+    results = [client.send(request) for _ in range(args.repeat)]
+    for result in results:
+        if args.json:
+            row = result.to_dict()
+            row.pop("content"), row.pop("reasoning")
+            print(json.dumps(row))
+        else:
+            print(_describe(result))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _describe(result: object) -> str:
+    from harness.turn_result import TurnResult
+
+    assert isinstance(result, TurnResult)
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} ms"
+
+    if not result.ok:
+        return f"FAILED {result.error_kind}: {result.error} (after {ms(result.e2e_ms)})"
+    return (
+        f"ttft {ms(result.ttft_ms)}  ttfo {ms(result.ttfo_ms)}  e2e {ms(result.e2e_ms)}  "
+        f"tpot {ms(result.tpot_ms)}  itl p50/p99 {ms(result.itl_p50_ms)}/{ms(result.itl_p99_ms)}  "
+        f"tokens prompt={result.prompt_tokens} cached={result.cached_tokens} "
+        f"completion={result.completion_tokens}  finish={result.finish_reason}"
+    )
+
+
+def _tiny_model(args: argparse.Namespace) -> int:
+    from deploy.tiny_model import build
+
+    try:
+        out = build(Path(args.out_dir), preset=args.preset, seed=args.seed)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    print(f"wrote a {args.preset} test model to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="turnbench",
+        description="Multi-turn LLM load testing with Locust: which engine is faster and cheaper for your chat traffic.",
+    )
+    parser.add_argument("--version", action="version", version=f"turnbench {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    chat = commands.add_parser(
+        "chat",
+        help="send one streamed chat turn to an OpenAI-compatible server and print what it measured",
+        description="Send one streamed chat turn and print TTFT, TTFO, E2E, TPOT, ITL and the server's token counts.",
+    )
+    chat.add_argument("--base-url", required=True, help="server root, e.g. http://127.0.0.1:8000")
+    chat.add_argument("--model", required=True, help="model name as the server knows it")
+    chat.add_argument("--message", default="Explain prefix caching in one paragraph.")
+    chat.add_argument("--max-tokens", type=int, default=64)
+    chat.add_argument("--exact-length", action="store_true", help="ask for exactly --max-tokens tokens")
+    chat.add_argument("--temperature", type=float, default=None)
+    chat.add_argument("--api-key-env", default=None, help="NAME of the environment variable holding the API key")
+    chat.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first token")
+    chat.add_argument("--repeat", type=int, default=1, help="send the same turn this many times")
+    chat.add_argument("--json", action="store_true", help="one JSON object per turn")
+    chat.set_defaults(run=_chat)
+
+    tiny = commands.add_parser(
+        "tiny-model",
+        help="build a tiny random-weight Llama with its own tokenizer, offline (for tests and CPU engines)",
+    )
+    tiny.add_argument("out_dir")
+    tiny.add_argument("--preset", default="tiny", help="tiny (7 M parameters) or small (~60 M)")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(run=_tiny_model)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except UserError as exc:
+        print(f"turnbench {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"turnbench {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
