@@ -70,7 +70,7 @@ class BodyReader:
                 self.set_timeout(drain_s)
                 while self.read():
                     pass
-            except Exception:  # noqa: BLE001 - an unclean end only costs the connection
+            except Exception:
                 pass
         self._reset_timeout()
         self._response.release()

@@ -114,7 +114,7 @@ class ChatClient:
 
     def send(self, request: ChatRequest, *, name: str = "chat", context: dict[str, Any] | None = None) -> TurnResult:
         """Send one turn and wait for its end. Never raises for anything the server does."""
-        payload = json.dumps(request.body()).encode()
+        payload = json.dumps(request.body())
         started_at = time.time()
         t0 = time.monotonic()
         try:

@@ -8,6 +8,7 @@ measurement code never look at raw JSON.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -111,7 +112,7 @@ def read_chunk(payload: bytes) -> Chunk:
     )
 
 
-def _error_message(obj: dict[str, Any]) -> str | None:
+def _error_message(obj: Mapping[str, Any]) -> str | None:
     error = obj.get("error")
     if isinstance(error, dict):
         return str(error.get("message") or error)

@@ -35,12 +35,14 @@ class SSEDecoder:
         self._buffer = buffer[end + 2 :]
         payloads: list[bytes] = []
         for event in buffer[:end].split(b"\n\n"):
-            data_lines = [line[5:] for line in event.split(b"\n") if line.startswith(b"data:")]
-            if not data_lines:
-                continue  # a comment or a field we do not use
-            payload = b"\n".join(data_lines)
-            # The spec strips one leading space after the colon; engines always send one.
-            payloads.append(payload[1:] if payload[:1] == b" " else payload)
+            if event.startswith(b"data: ") and b"\n" not in event:
+                payloads.append(event[6:])  # the shape both engines send: one line, one space
+                continue
+            # The general case: several data lines are joined by newlines, and each loses one
+            # leading space; other fields and comments are ignored.
+            lines = [line[5:] for line in event.split(b"\n") if line.startswith(b"data:")]
+            if lines:
+                payloads.append(b"\n".join(line[1:] if line[:1] == b" " else line for line in lines))
         return payloads
 
     @property

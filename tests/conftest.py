@@ -3,10 +3,9 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import locust  # noqa: E402, F401  (after patching, as Locust itself expects)
-
 from collections.abc import Iterator  # noqa: E402
 
+import locust  # noqa: E402, F401  (after patching, as Locust itself expects)
 import pytest  # noqa: E402
 
 from tests.groundtruth.process import GroundTruth, running_groundtruth  # noqa: E402

@@ -84,7 +84,7 @@ def _tiny_model(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="turnbench",
-        description="Multi-turn LLM load testing with Locust: which engine is faster and cheaper for your chat traffic.",
+        description="Multi-turn LLM load testing with Locust: which engine is faster and cheaper for your chat.",
     )
     parser.add_argument("--version", action="version", version=f"turnbench {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

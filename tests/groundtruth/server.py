@@ -46,7 +46,7 @@ FAULTS = (
     "bad_json",
 )
 HANG_S = 10.0  # how long a "timeout" fault stays silent; bounded so the server never hangs forever
-WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing".split()
+WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing".split()  # noqa: SIM905
 
 
 @dataclass
@@ -284,7 +284,9 @@ def _error(dialect: str, message: str, code: int, wrapped: bool = False) -> byte
 
 
 async def _respond(writer: asyncio.StreamWriter, status: int, body: bytes) -> bool:
-    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests"}.get(status, "Error")
+    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests"}.get(
+        status, "Error"
+    )
     head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
     writer.write(head.encode() + body)
     await writer.drain()

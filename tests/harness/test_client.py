@@ -24,7 +24,9 @@ TOKENS = 64
 
 
 def turn(model: str = "groundtruth", max_tokens: int = TOKENS, **groundtruth: Any) -> ChatRequest:
-    return ChatRequest(model, [user_message("How do I reset my password?")], max_tokens, extra_body={"groundtruth": groundtruth})
+    return ChatRequest(
+        model, [user_message("How do I reset my password?")], max_tokens, extra_body={"groundtruth": groundtruth}
+    )
 
 
 def send_concurrently(client: ChatClient, request: ChatRequest, streams: int) -> list[TurnResult]:
