@@ -274,8 +274,8 @@ def _usage(record: Record, dialect: str) -> dict[str, Any]:
 
 
 def _error(dialect: str, message: str, code: int, wrapped: bool = False) -> bytes:
-    body = {"message": message, "type": "BadRequestError" if code < 500 else "InternalServerError"}
-    body.update({"param": None, "code": code})
+    kind = "BadRequestError" if code < 500 else "InternalServerError"
+    body: dict[str, Any] = {"message": message, "type": kind, "param": None, "code": code}
     if dialect == "sglang" and not wrapped:
         return json.dumps({"object": "error", **body}).encode()  # SGLang's flat pre-stream shape
     if dialect == "sglang":

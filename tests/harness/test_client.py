@@ -185,7 +185,7 @@ class FaultyServerUser(FastHttpUser):
     @task
     def ask(self) -> None:
         if not self.plan:
-            self.environment.runner.quit()  # type: ignore[union-attr]
+            self.environment.runner.quit()
             return
         fault = self.plan.pop(0)
         self.results.append(self.chat.send(turn(max_tokens=6, **({"fault": fault} if fault else {}))))
