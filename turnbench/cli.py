@@ -81,6 +81,39 @@ def _tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from deploy.emulator.faults import FaultPlan, FaultSpecError
+    from deploy.emulator.profile import ProfileError, load_profile
+    from deploy.emulator.server import EmulatorConfig, serve_forever
+
+    try:
+        config = EmulatorConfig(
+            engine=args.engine,
+            host=args.host,
+            port=args.port,
+            model=args.model,
+            profile=load_profile(args.profile),
+            faults=FaultPlan.parse(args.faults),
+            seed=args.seed,
+            truth_csv=Path(args.truth_csv) if args.truth_csv else None,
+        )
+    except (ProfileError, FaultSpecError) as exc:
+        raise UserError(str(exc)) from exc
+    try:
+        import uvloop  # a faster loop when installed; the emulator's truth log stays honest either way
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(serve_forever(config))
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="turnbench",
@@ -105,6 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--repeat", type=int, default=1, help="send the same turn this many times")
     chat.add_argument("--json", action="store_true", help="one JSON object per turn")
     chat.set_defaults(run=_chat)
+
+    emulate = commands.add_parser(
+        "emulate",
+        help="serve a local emulated engine (vLLM-like or SGLang-like) with real prefix caches",
+        description="Serve an OpenAI-compatible emulated engine: its wire dialect, prefix cache, continuous "
+        "batching and metrics, with a ground-truth log of every token it sent. Its numbers are a model.",
+    )
+    emulate.add_argument("--engine", required=True, choices=("vllm", "sglang"))
+    emulate.add_argument("--host", default="127.0.0.1")
+    emulate.add_argument("--port", type=int, default=8000)
+    emulate.add_argument("--model", default="emulated", help="served model name")
+    emulate.add_argument("--profile", default="h100x2-70b", help="built-in name (h100x2-70b, fast) or a .toml file")
+    emulate.add_argument("--faults", default="", help='fault rates, e.g. "http_5xx=0.01,truncated=0.02"')
+    emulate.add_argument("--seed", type=int, default=0)
+    emulate.add_argument("--truth-csv", default=None, help="also write the ground-truth log to this CSV file")
+    emulate.set_defaults(run=_emulate)
 
     tiny = commands.add_parser(
         "tiny-model",

@@ -46,7 +46,7 @@ FAULTS = (
     "bad_json",
 )
 HANG_S = 10.0  # how long a "timeout" fault stays silent; bounded so the server never hangs forever
-WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing".split()  # noqa: SIM905
+WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing".split()
 
 
 @dataclass

@@ -1,0 +1,143 @@
+"""The emulator as a server: one engine (vLLM-like or SGLang-like) behind its own endpoints.
+
+Use it in the foreground (`turnbench emulate`), from asyncio code (`await Emulator(...).start()`),
+or as a subprocess from gevent code and tests (`deploy.emulator.process.running_emulator`).
+Everything it reports is a model of an engine; `/version` and `/get_server_info` say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from deploy.emulator.block_cache import BlockCache
+from deploy.emulator.chat import ChatEndpoint
+from deploy.emulator.dialects import DIALECTS, SGLANG_VERSION, VLLM_VERSION
+from deploy.emulator.engine import Engine
+from deploy.emulator.faults import FaultPlan
+from deploy.emulator.http import HttpProtocol, HttpRequest, Responder
+from deploy.emulator.metrics import EngineMetrics
+from deploy.emulator.prefix_cache import PrefixCache
+from deploy.emulator.profile import Profile, load_profile
+from deploy.emulator.radix_cache import RadixCache
+from deploy.emulator.truth import Truth
+
+ENGINES = ("vllm", "sglang")
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    engine: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    model: str = "emulated"
+    profile: Profile = field(default_factory=load_profile)
+    faults: FaultPlan = field(default_factory=lambda: FaultPlan({}))
+    seed: int = 0
+    truth_csv: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; choose vllm or sglang")
+
+
+class Emulator:
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.dialect = DIALECTS[config.engine]
+        budget = config.profile.kv_budget_tokens
+        cache: PrefixCache = RadixCache(budget) if config.engine == "sglang" else BlockCache(budget)
+        self.engine = Engine(config.profile, cache, seed=config.seed)
+        self.truth = Truth(config.truth_csv)
+        self.metrics = EngineMetrics(self.engine, config.engine, config.model)
+        self.chat = ChatEndpoint(self.engine, self.dialect, config.model, self.truth, config.faults, config.seed)
+        self.ready = False
+        self.url = ""
+        self._server: asyncio.Server | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> str:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: HttpProtocol(self.handle), self.config.host, self.config.port, backlog=2048
+        )
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://{self.config.host}:{port}"
+        self._loop_task = loop.create_task(self.engine.run())
+        self.ready = True
+        return self.url
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._server is not None:
+            self._server.close()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        self.truth.close()
+
+    async def handle(self, request: HttpRequest, responder: Responder) -> None:
+        route = (request.method, request.path)
+        if route == ("POST", "/v1/chat/completions"):
+            if not self.ready:
+                responder.send(503, self.dialect.error_body("the server is starting", 503))
+                return
+            await self.chat.handle(request, responder)
+        elif route == ("GET", "/health"):
+            responder.send(200 if self.ready else 503, b"")
+        elif route == ("GET", "/v1/models"):
+            responder.send(200, self.dialect.models(self.config.model, self.config.profile.max_model_len))
+        elif route == ("GET", "/metrics"):
+            responder.send(200, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+        elif route == ("POST", self.dialect.flush_path):
+            self._flush(responder)
+        elif route == ("GET", "/version") and self.config.engine == "vllm":
+            responder.send(200, _json({"version": f"{VLLM_VERSION} (turnbench emulator)", "emulator": True}))
+        elif route == ("GET", "/get_server_info") and self.config.engine == "sglang":
+            info = {"version": f"{SGLANG_VERSION} (turnbench emulator)", "emulator": True}
+            responder.send(200, _json({**info, "profile": self.config.profile.to_dict()}))
+        elif route == ("GET", "/emulator/truth"):
+            records = [asdict(r) for r in self.truth.records]
+            if request.query.get("clear") == ["1"]:
+                self.truth.records.clear()
+            responder.send(200, _json(records))
+        elif route == ("GET", "/emulator/stats"):
+            stats = {"lateness": self.truth.lateness(), "running": len(self.engine.running)}
+            stats.update(waiting=len(self.engine.waiting), kv_usage=self.engine.kv_usage())
+            stats.update(cache_tokens=self.engine.cache.size, profile=self.config.profile.name)
+            if request.query.get("reset") == ["1"]:
+                self.truth.reset_lateness()
+            responder.send(200, _json(stats))
+        else:
+            responder.send(404, b'{"detail":"Not Found"}')
+
+    def _flush(self, responder: Responder) -> None:
+        flushed = self.engine.cache.reset()
+        if self.config.engine == "sglang":
+            # SGLang 0.5 refuses to flush while requests are running, with a 400 and a plain message.
+            ok = flushed and not self.engine.running
+            responder.send(200 if ok else 400, b"Cache flushed.\n" if ok else b"Cache not flushed.\n", "text/plain")
+        else:
+            responder.send(200 if flushed else 400, b"")
+
+
+def _json(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+async def serve_forever(config: EmulatorConfig, announce: bool = True) -> None:
+    """Run until SIGINT or SIGTERM, then stop cleanly (open streams are cut, the truth CSV is closed)."""
+    emulator = Emulator(config)
+    url = await emulator.start()
+    if announce:
+        print(f"{config.engine} emulator listening on {url} (profile {config.profile.name})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await emulator.stop()
