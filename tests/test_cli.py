@@ -59,3 +59,37 @@ def test_tiny_model_rejects_an_unknown_preset_in_one_line(tmp_path: Path) -> Non
     result = turnbench("tiny-model", str(tmp_path / "m"), "--preset", "huge")
     assert result.returncode == 2
     assert result.stderr.strip() == "turnbench tiny-model: unknown preset 'huge'; choose one of tiny, small"
+
+
+def test_emulate_rejects_a_bad_profile_or_fault_spec_in_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[kv]\nbudget_tokens = 'lots'\n")
+    cases = {
+        ("--profile", "nonesuch"): "no built-in profile 'nonesuch'",
+        ("--profile", str(broken)): f"{broken}: [kv] budget_tokens must be an integer",
+        ("--faults", "meltdown=0.5"): "unknown fault 'meltdown'",
+        ("--faults", "http_5xx=2"): "fault rate for http_5xx must be between 0 and 1, got 2.0",
+    }
+    for args, message in cases.items():
+        result = turnbench("emulate", "--engine", "vllm", "--port", "0", *args)
+        assert result.returncode == 2, args
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("turnbench emulate: ") and message in lines[0], lines
+
+
+def test_emulate_stops_cleanly_on_sigterm_and_leaves_its_truth_csv(tmp_path: Path) -> None:
+    import signal
+
+    from harness.chat_request import ChatRequest, user_message
+    from harness.client import ChatClient
+
+    truth = tmp_path / "truth.csv"
+    command = [sys.executable, "-m", "turnbench", "emulate", "--engine", "sglang", "--port", "0", "--profile", "fast"]
+    process = subprocess.Popen([*command, "--truth-csv", str(truth)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert process.stdout is not None
+    url = process.stdout.readline().split(" listening on ")[1].split()[0]
+    assert ChatClient.standalone(url).send(ChatRequest("x", [user_message("hi")], 3)).ok
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    rows = truth.read_text().splitlines()
+    assert rows[0].startswith("request_id,engine,arrival") and len(rows) == 2

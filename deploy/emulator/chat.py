@@ -67,9 +67,10 @@ class ChatEndpoint:
             return
 
         model = str(body.get("model") or self.model)
-        stream_options = body.get("stream_options") or {}
+        options = body.get("stream_options")
         # vLLM defaults include_usage to true once stream_options is sent; SGLang to false (0.5.x).
-        include_usage = bool(stream_options.get("include_usage", self.dialect.name == "vllm" and stream_options))
+        default_usage = self.dialect.name == "vllm" and isinstance(options, dict)
+        include_usage = bool((options or {}).get("include_usage", default_usage))
         sink: StreamSink | CompleteSink
         if body.get("stream"):
             responder.start_stream()
@@ -151,11 +152,12 @@ class StreamSink:
             return False
         now = time.monotonic()
         self.endpoint.truth.late((now - scheduled) * 1000.0)
+        record = self.record
+        if not self.sent:
+            record.first_token_sent = now
         self.sent += 1
-        self.record.completion_tokens = self.sent
-        if self.record.first_token_sent is None:
-            self.record.first_token_sent = now
-        self.record.last_token_sent = now
+        record.completion_tokens = self.sent
+        record.last_token_sent = now
         return True
 
     def finished(self, finish_reason: str, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> None:

@@ -32,6 +32,7 @@ def event(payload: bytes) -> bytes:
 
 
 DONE = event(b"[DONE]")
+_QUOTED: dict[str, bytes] = {}  # JSON of token texts; the emulator's vocabulary is small and fixed
 
 
 class Dialect:
@@ -219,7 +220,10 @@ class StreamWriter:
         return self._chunk([choice], prompt_token_ids=None, prompt_text=None)
 
     def token(self, text: str, reasoning: bool) -> bytes:
-        return (self._reasoning_head if reasoning else self._content_head) + json.dumps(text).encode() + self._tail
+        quoted = _QUOTED.get(text)
+        if quoted is None:
+            quoted = _QUOTED[text] = json.dumps(text).encode()
+        return (self._reasoning_head if reasoning else self._content_head) + quoted + self._tail
 
     def last_token(self, text: str, reasoning: bool, finish: str) -> bytes:
         """vLLM's last delta carries the finish reason; SGLang's comes in its own chunk."""

@@ -6,6 +6,7 @@ a busy client would make the server late and the server a busy client.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,10 +18,14 @@ class EmulatorStartError(RuntimeError):
 
 
 @contextmanager
-def running_emulator(engine: str, *args: str) -> Iterator[str]:
-    """Yields the base URL. `args` are `turnbench emulate` options (--profile, --faults, --seed, ...)."""
+def running_emulator(engine: str, *args: str, cpu: int | None = None) -> Iterator[str]:
+    """Yields the base URL. `args` are `turnbench emulate` options (--profile, --faults, --seed, ...);
+    `cpu` pins the emulator to one core (for benchmarks)."""
     command = [sys.executable, "-m", "turnbench", "emulate", "--engine", engine, "--host", "127.0.0.1"]
-    process = subprocess.Popen([*command, "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+    process = subprocess.Popen(
+        [*command, "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=pin
+    )
     try:
         assert process.stdout is not None and process.stderr is not None
         line = process.stdout.readline().decode()

@@ -65,3 +65,48 @@ def test_the_prefix_cache_metrics_the_scraper_will_read_exist(vllm_url: str) -> 
     with urllib.request.urlopen(f"{vllm_url}/metrics", timeout=10) as response:
         text = response.read().decode()
     assert "vllm:prefix_cache_queries_total" in text and "vllm:prefix_cache_hits_total" in text
+
+
+def stream_shape(url: str) -> list[object]:
+    """The structure of a stream: per event, its kind and the fields present; repeats folded."""
+    import json
+
+    body = {
+        "model": SERVED_NAME,
+        "messages": [{"role": "user", "content": "Describe the sea."}],
+        "max_tokens": 6,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    request = urllib.request.Request(
+        f"{url}/v1/chat/completions", json.dumps(body).encode(), {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        payloads = [line[6:] for line in response.read().decode().split("\n\n") if line.startswith("data: ")]
+    shape: list[object] = []
+    for payload in payloads:
+        if payload == "[DONE]":
+            item: object = "[DONE]"
+        else:
+            chunk = json.loads(payload)
+            choice = chunk["choices"][0] if chunk["choices"] else {}
+            usage = chunk.get("usage") or {}
+            details = usage.get("prompt_tokens_details") or {}
+            item = (
+                sorted(chunk),
+                sorted(choice),
+                sorted(choice.get("delta", {})),
+                choice.get("finish_reason"),
+                sorted(usage),
+                sorted(details),
+            )
+        if not shape or shape[-1] != item:
+            shape.append(item)
+    return shape
+
+
+def test_the_vllm_emulator_streams_what_real_vllm_streams(vllm_url: str) -> None:
+    from deploy.emulator.process import running_emulator
+
+    with running_emulator("vllm", "--profile", "fast", "--model", SERVED_NAME) as emulator_url:
+        assert stream_shape(emulator_url) == stream_shape(vllm_url)
