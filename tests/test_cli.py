@@ -93,3 +93,9 @@ def test_emulate_stops_cleanly_on_sigterm_and_leaves_its_truth_csv(tmp_path: Pat
     assert process.wait(timeout=10) == 0
     rows = truth.read_text().splitlines()
     assert rows[0].startswith("request_id,engine,arrival") and len(rows) == 2
+
+
+def test_the_command_line_does_not_patch_the_process_before_a_subcommand_runs() -> None:
+    code = "import sys, turnbench.cli as c; c.build_parser(); print('gevent' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr

@@ -114,6 +114,34 @@ def _emulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from harness.run_command import RunError, run
+
+    try:
+        return run(args)
+    except RunError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from turnbench.compare import CompareError, compare
+
+    try:
+        return compare(args)
+    except CompareError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _report(args: argparse.Namespace) -> int:
+    from analysis.cli import run_report
+    from analysis.errors import AnalysisError
+
+    try:
+        return run_report(args)
+    except AnalysisError as exc:
+        raise UserError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="turnbench",
@@ -154,6 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--seed", type=int, default=0)
     emulate.add_argument("--truth-csv", default=None, help="also write the ground-truth log to this CSV file")
     emulate.set_defaults(run=_emulate)
+
+    from harness.run_command import add_run_parser
+
+    add_run_parser(commands)
+    commands.choices["run"].set_defaults(run=_run)
+
+    from analysis.cli import add_report_parser
+
+    add_report_parser(commands).set_defaults(run=_report)
+
+    from turnbench.compare import add_compare_parser
+
+    add_compare_parser(commands)
+    commands.choices["compare"].set_defaults(run=_compare)
 
     tiny = commands.add_parser(
         "tiny-model",

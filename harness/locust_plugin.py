@@ -1,0 +1,246 @@
+"""turnbench inside Locust: listeners on Locust's events, nothing forked or subclassed in its core.
+
+Importing this module (every locustfile does, through `harness.chat_user`) registers:
+- the turnbench options (`init_command_line_parser`);
+- per-turn rows kept out of the Aggregated total (`init`);
+- on workers and local runners: a record buffer fed by the `request` event, a lag probe, and a
+  greenlet that ships both to the master (`test_start`, `test_stop`);
+- on the master (or local runner): a run directory per test with `run.json`, `requests.csv`,
+  `conversations.csv` and `server_metrics.csv`, finished when the test stops and closed on quit;
+- the exit code: non-zero when more turns failed than `--max-failure-rate` allows.
+Listeners are registered at import (module level) so that on quit they run after the runner's
+own, when the workers' last records have arrived (notes/locust.md 6.1).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from harness.lag_probe import LagProbe
+from harness.metrics_scraper import MetricsScraper
+from harness.options import add_options
+from harness.records import FLUSH_INTERVAL_S, MESSAGE, RecordBuffer, RecordWriter, request_row
+from harness.run_dir import TargetInfo, new_run_dir
+from harness.run_recorder import RunRecorder, server_info
+from harness.turn_stats import TURN_TYPES, keep_turn_rows_out_of_total
+
+log = logging.getLogger(__name__)
+
+
+class TurnbenchPlugin:
+    """The per-process state, one per Environment."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self.buffer = RecordBuffer()
+        self.probe = LagProbe()
+        self.writer: RecordWriter | None = None
+        self.scraper: MetricsScraper | None = None
+        self.recorder: RunRecorder | None = None
+        self.run_dir: Path | None = None
+        self.scenario_info: dict[str, Any] = {}
+        self.server: dict[str, Any] = {}
+        self._shipper: gevent.Greenlet | None = None
+        self._used_given_dir = False
+
+    @property
+    def is_master(self) -> bool:
+        return not isinstance(self.environment.runner, WorkerRunner)
+
+    @property
+    def generates_load(self) -> bool:
+        return not isinstance(self.environment.runner, MasterRunner)
+
+    @property
+    def worker_name(self) -> str:
+        runner = self.environment.runner
+        return f"worker-{runner.worker_index}" if isinstance(runner, WorkerRunner) else "local"
+
+    # -- load-generating side -------------------------------------------------------------
+
+    def on_request(self, request_type: str, context: dict[str, Any], **_: Any) -> None:
+        result = context.get("turn_result") if context else None
+        if result is not None and request_type not in TURN_TYPES:
+            self.buffer.requests.append(request_row(result, context, self.worker_name))
+
+    def conversation_ended(self, row: list[Any]) -> None:
+        self.buffer.conversations.append(row)
+
+    def ship(self, final: bool = False) -> None:
+        message = self.buffer.take(self.probe.histogram if self.generates_load else None)
+        if message is not None and self.environment.runner is not None:
+            self.environment.runner.send_message(MESSAGE, message)
+
+    def _ship_forever(self) -> None:
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            self.ship()
+            if self.writer is not None:
+                self.writer.flush()
+
+    # -- master side ------------------------------------------------------------------------
+
+    def receive(self, environment: Environment, msg: Any, **_: Any) -> None:
+        if self.writer is not None:
+            self.writer.receive(msg.data)
+
+    def start_run(self) -> None:
+        options = self.environment.parsed_options
+        host = (self.environment.host or "").rstrip("/")
+        self.server = server_info(host, getattr(options, "engine", "") or "")
+        target_name = getattr(options, "target_name", "") or f"{self.server['engine']}"
+        self.scenario_info = self._describe_scenario()
+        scenario = str(self.scenario_info.get("name") or "chat")
+        given = getattr(options, "turnbench_run_dir", "")
+        if given and not self._used_given_dir:
+            self.run_dir = Path(given)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._used_given_dir = True
+        else:
+            self.run_dir = new_run_dir(Path(getattr(options, "turnbench_out", "runs") or "runs"), target_name, scenario)
+        price = float(getattr(options, "price_usd_per_hour", 0.0) or 0.0)
+        target: TargetInfo = {
+            "name": target_name,
+            "engine": self.server["engine"],
+            "base_url": host,
+            "model": str(getattr(options, "model", "") or self.server.get("model") or ""),
+            "api_key_env": getattr(options, "api_key_env", "") or None,
+            "metrics_url": self._metrics_url(host),
+        }
+        if price > 0:
+            target["billing"] = {"kind": "pod", "usd_per_hour": price, "source": "--price-usd-per-hour"}
+        self.writer = RecordWriter(self.run_dir)
+        self.scraper = MetricsScraper(self._metrics_url(host), self.run_dir, getattr(options, "metrics_interval", 5.0))
+        self.scraper.start()
+        self.recorder = RunRecorder(
+            self.run_dir, target, self.scenario_info, _locust_options(options), self.server,
+            lag_limit_ms=float(getattr(options, "lag_limit_ms", 5.0)),
+        )  # fmt: skip
+        log.info("turnbench: recording this test in %s", self.run_dir)
+
+    def _describe_scenario(self) -> dict[str, Any]:
+        """The master builds the scenario too (once), so run.json describes it in every mode."""
+        from harness.chat_user import shared_scenario
+
+        options = self.environment.parsed_options
+        name = getattr(options, "scenario", "") or next(
+            (getattr(cls, "scenario", "") for cls in self.environment.user_classes), ""
+        )
+        try:
+            return shared_scenario(name, getattr(options, "tokenizer", "") or "").describe()
+        except Exception as exc:  # the users will report it; the record says what happened
+            return {"name": name, "error": str(exc)}
+
+    def finish_run(self, status: str = "complete") -> None:
+        if self.writer is None or self.recorder is None:
+            return
+        if self.scraper is not None:
+            self.scraper.stop()
+            self.scraper = None
+        self.writer.flush()
+        workers = len(getattr(self.environment.runner, "clients", {}) or {}) or 1
+        total = self.writer.total
+        self.recorder.finish(status, self.writer.lag, workers, turns=total.requests, failed_turns=total.failures)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.finish_run()
+            self.writer.close()
+
+    def _metrics_url(self, host: str) -> str:
+        return getattr(self.environment.parsed_options, "metrics_url", "") or f"{host}/metrics"
+
+
+_plugins: dict[int, TurnbenchPlugin] = {}
+
+
+def plugin_for(environment: Environment) -> TurnbenchPlugin:
+    key = id(environment)
+    if key not in _plugins:
+        _plugins[key] = TurnbenchPlugin(environment)
+    return _plugins[key]
+
+
+def _locust_options(options: Any) -> dict[str, Any]:
+    names = ("num_users", "spawn_rate", "run_time", "processes", "stop_timeout", "headless", "host")
+    return {name: getattr(options, name, None) for name in names}
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    add_options(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    keep_turn_rows_out_of_total()
+    plugin = plugin_for(environment)
+    if plugin.generates_load:
+        environment.events.request.add_listener(plugin.on_request)
+    if plugin.is_master and environment.runner is not None:
+        environment.runner.register_message(MESSAGE, plugin.receive)
+    if environment.web_ui is not None:
+        from harness.web_turns import add_turns_tab
+
+        add_turns_tab(environment, plugin)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    plugin = plugin_for(environment)
+    if plugin.is_master:
+        plugin.close()  # a previous test started from the web UI
+        plugin.start_run()
+        run_time = float(getattr(environment.parsed_options, "turnbench_run_time", 0.0) or 0.0)
+        if run_time > 0:
+            gevent.spawn(_stop_after, environment, run_time)
+    if plugin.generates_load:
+        plugin.probe.start()
+    if plugin._shipper is None:
+        plugin._shipper = gevent.spawn(plugin._ship_forever)
+
+
+def _stop_after(environment: Environment, seconds: float) -> None:
+    """Stop first (workers finish their turns and ship their records), then quit."""
+    gevent.sleep(seconds)
+    runner = environment.runner
+    if runner is None:
+        return
+    log.info("turnbench: run time of %gs reached, stopping users at their next turn boundary", seconds)
+    runner.stop()
+    gevent.sleep(FLUSH_INTERVAL_S)  # the last record messages are behind the workers' stop reports
+    runner.quit()
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    plugin = plugin_for(environment)
+    plugin.ship(final=True)
+    if plugin.is_master:
+        plugin.finish_run()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    plugin = plugin_for(environment)
+    plugin.ship(final=True)
+    plugin.probe.stop()
+    if plugin._shipper is not None:
+        plugin._shipper.kill(block=False)
+    if not plugin.is_master or plugin.writer is None:
+        return
+    plugin.close()
+    total = plugin.writer.total
+    limit = float(getattr(environment.parsed_options, "max_failure_rate", 0.05))
+    rate = total.failures / total.requests if total.requests else 0.0
+    if environment.process_exit_code is None:
+        environment.process_exit_code = 1 if rate > limit else 0
+    if rate > limit:
+        log.error("turnbench: %.1f%% of %d turns failed (limit %.1f%%)", rate * 100, total.requests, limit * 100)

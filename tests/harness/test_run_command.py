@@ -1,0 +1,106 @@
+"""`turnbench run` end to end against the emulator: local, --processes and master + workers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.emulator.process import running_emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def turnbench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "turnbench", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def truth(url: str) -> list[dict[str, object]]:
+    with urllib.request.urlopen(f"{url}/emulator/truth?clear=1", timeout=10) as response:
+        return list(json.load(response))
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[str]:
+    with running_emulator("vllm", "--profile", "fast", "--model", "emulated") as url:
+        yield url
+
+
+@pytest.mark.parametrize("mode", [[], ["--processes", "2"], ["--workers", "2"]], ids=["local", "processes", "workers"])
+def test_a_run_records_every_turn_the_server_saw(emulator: str, tmp_path: Path, mode: list[str]) -> None:
+    truth(emulator)  # start from an empty log
+    result = turnbench(
+        "run", "--host", emulator, "--scenario", "shared-context", "-u", "50", "-r", "25", "-t", "60s",
+        "--think-time-scale", "0.2", "--out", str(tmp_path), *mode,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = tmp_path.iterdir()
+    requests = rows(run_dir / "requests.csv")
+    served = truth(emulator)
+    assert len(requests) == len(served) > 100
+    assert {r["request_id"] for r in requests} == {str(t["request_id"]) for t in served}
+    stats = rows(run_dir / "locust_stats.csv")
+    ttft_rows = {r["Name"] for r in stats if r["Type"] == "TTFT"}
+    assert {"turn 01", "turn 02", "turn 03", "turn 04"} <= ttft_rows
+    aggregated = next(r for r in stats if r["Name"] == "Aggregated")
+    chat = next(r for r in stats if r["Name"] == "chat")
+    assert aggregated["Request Count"] == chat["Request Count"]  # per-turn rows stay out of the total
+    metrics = rows(run_dir / "server_metrics.csv")
+    assert any(m["common"] == "cache_hit_rate" for m in metrics)
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "complete" and info["server"]["emulator"] is True
+    assert info["load_generator"]["workers"] >= 1
+    conversations = rows(run_dir / "conversations.csv")
+    assert conversations and {c["status"] for c in conversations} <= {"complete", "failed", "interrupted"}
+
+
+def test_later_turns_hit_the_cache_and_start_sooner(emulator: str, tmp_path: Path) -> None:
+    result = turnbench(
+        "run", "--host", emulator, "--scenario", "shared-context", "-u", "8", "-r", "8", "-t", "20s",
+        "--think-time-scale", "0.2", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = tmp_path.iterdir()
+    by_turn: dict[str, list[dict[str, str]]] = {}
+    for r in rows(run_dir / "requests.csv"):
+        by_turn.setdefault(r["turn"], []).append(r)
+    share = {t: sum(int(r["cached_tokens"] or 0) for r in rs) / sum(int(r["prompt_tokens"]) for r in rs)
+             for t, rs in by_turn.items()}  # fmt: skip
+    assert share["2"] > share["1"] and share["3"] > share["1"]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_mistakes_are_one_line_and_a_non_zero_exit(emulator: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'x'\n[turns]\nmin = 0\n")
+    cases = [
+        (["--host", f"http://127.0.0.1:{closed_port()}"], "cannot reach http://127.0.0.1:"),
+        (["--host", emulator, "--model", "nonesuch"], "does not serve model 'nonesuch'"),
+        (["--host", emulator, "--scenario", str(bad)], str(bad)),
+    ]
+    for args, message in cases:
+        result = turnbench("run", *args, "-t", "5s", "--out", str(tmp_path / "runs"))
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr)
+        assert "Traceback" not in result.stderr

@@ -1,0 +1,66 @@
+"""The Locust web UI with turnbench's users: start a test from the form, watch the Turns tab fill."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from deploy.emulator.process import running_emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]  # fmt: skip
+
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_run_started_from_the_form_fills_the_turns_tab(tmp_path: Path) -> None:
+    port = free_port()
+    with running_emulator("sglang", "--profile", "fast", "--model", "emulated") as url:
+        locust = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "shared_context.py"), "--host", url,
+             "--web-host", "127.0.0.1", "--web-port", str(port), "--think-time-scale", "0.1",
+             "--turnbench-out", str(tmp_path)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            with playwright.sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page()
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        page.goto(f"http://127.0.0.1:{port}/")
+                        break
+                    except playwright.Error:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.5)
+                page.fill("input[name=userCount]", "6")
+                page.fill("input[name=spawnRate]", "6")
+                page.get_by_role("button", name="START").click()
+                page.get_by_role("tab", name="Turns").click()
+                page.get_by_role("cell", name="turn 02").wait_for(timeout=30_000)
+                headers = page.locator("th").all_inner_texts()
+                assert "TTFT p50 (ms)" in headers and "Cached prompt share" in headers
+                browser.close()
+        finally:
+            locust.send_signal(signal.SIGTERM)
+            locust.wait(timeout=30)
+    (run_dir,) = tmp_path.iterdir()
+    assert (run_dir / "requests.csv").read_text().count("\n") > 6
