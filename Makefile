@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The main job: both emulated engines, the same multi-turn workload, one report (about 3 minutes).
 demo: $(VENV)/.installed
-	$(PY) -m tests.demo
+	$(VENV)/bin/turnbench compare --out runs/demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -86,8 +86,11 @@ def run_target(target: Target, args: argparse.Namespace, out: Path) -> Path:
         command += ["--api-key-env", target.api_key_env]
     if target.usd_per_hour:
         command += ["--price-usd-per-hour", f"{target.usd_per_hour:g}"]
-    print(f"turnbench compare: {target.name}: cache flushed: {flushed}; running {args.run_time} ...", flush=True)
-    code = subprocess.call(command)
+    log_path = out / f"{target.name}.locust.log"
+    print(f"turnbench compare: {target.name}: cache flushed: {flushed}; running {args.run_time} "
+          f"(Locust's output: {log_path})", flush=True)  # fmt: skip
+    with log_path.open("w") as log:
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
     created = sorted(set(out.iterdir()) - before)
     if code not in (0, 1) or not created:
         raise CompareError(f"the run against {target.name} failed (exit code {code})")
@@ -120,9 +123,13 @@ def compare(args: argparse.Namespace) -> int:
     else:
         with local_emulators(args.profile) as targets:
             run_dirs = [run_target(t, args, out) for t in targets]
-    from analysis.report import build_report
+    from analysis.errors import AnalysisError
+    from analysis.report import build_report, default_out_dir
 
-    result = build_report(run_dirs, out / f"report-{run_dirs[0].name.split('-')[0]}", slo, None)
+    try:
+        result = build_report(run_dirs, default_out_dir(run_dirs), slo, None)
+    except AnalysisError as exc:
+        raise CompareError(str(exc)) from exc
     print(result.summary)
     return 0
 

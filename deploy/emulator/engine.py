@@ -7,8 +7,9 @@ prompts (chunked prefill), and gives every decoding request one token. The step 
 and the sink logs how late it really sent them.
 
 KV accounting: the cache holds `cache.size` tokens; a running request reserves its uncached
-prompt plus `max_tokens` when admitted (so it can never run out mid-answer) and, when it ends,
-its whole sequence goes into the cache and the reservation is returned.
+prompt plus `max_tokens` when admitted (so it can never run out mid-answer). Its prompt goes into
+the cache as soon as it is prefilled (moving that part of the reservation into the cache), and its
+output when it ends, when the rest of the reservation is returned.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ class Engine:
             for seq, n in plan:
                 seq.prefilled += n
                 if seq.prefilled == len(seq.prompt):
+                    self._cache_prompt(seq)
                     self.counters.ttft_seconds.append(end - seq.arrival)
                     self._emit(seq, end, finished)
             for seq in decoding:
@@ -207,6 +209,19 @@ class Engine:
             self.drop(seq)
         elif finish is not None:
             finished.append(seq)
+
+    def _cache_prompt(self, seq: Sequence) -> None:
+        """Both engines share a prompt's KV as soon as it is computed, not when the answer ends
+        (SGLang's cache_unfinished_req, vLLM's full-block caching): a request arriving while this
+        one still decodes can hit. The stored tokens move from the reservation into the cache."""
+        stored = self.cache.insert(seq.prompt)
+        hit = self.cache.match(seq.prompt)
+        if seq.hit is not None:
+            self.cache.release(seq.hit)
+        seq.hit = hit
+        stored = min(stored, seq.reserved)
+        seq.reserved -= stored
+        self.reserved -= stored
 
     def _finish(self, seq: Sequence) -> None:
         self.running.remove(seq)

@@ -70,11 +70,13 @@ def test_a_run_records_every_turn_the_server_saw(emulator: str, tmp_path: Path, 
     assert conversations and {c["status"] for c in conversations} <= {"complete", "failed", "interrupted"}
 
 
-def test_later_turns_hit_the_cache_and_start_sooner(emulator: str, tmp_path: Path) -> None:
-    result = turnbench(
-        "run", "--host", emulator, "--scenario", "shared-context", "-u", "8", "-r", "8", "-t", "20s",
-        "--think-time-scale", "0.2", "--out", str(tmp_path),
-    )  # fmt: skip
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_later_turns_hit_the_cache_and_start_sooner(engine: str, tmp_path: Path) -> None:
+    with running_emulator(engine, "--profile", "h100x2-70b", "--model", "emulated") as url:
+        result = turnbench(
+            "run", "--host", url, "--scenario", "shared-context", "-u", "8", "-r", "8", "-t", "30s",
+            "--think-time-scale", "0.2", "--out", str(tmp_path),
+        )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     (run_dir,) = tmp_path.iterdir()
     by_turn: dict[str, list[dict[str, str]]] = {}
@@ -83,6 +85,10 @@ def test_later_turns_hit_the_cache_and_start_sooner(emulator: str, tmp_path: Pat
     share = {t: sum(int(r["cached_tokens"] or 0) for r in rs) / sum(int(r["prompt_tokens"]) for r in rs)
              for t, rs in by_turn.items()}  # fmt: skip
     assert share["2"] > share["1"] and share["3"] > share["1"]
+    ttft = {t: sum(float(r["ttft_ms"]) for r in rs) / len(rs) for t, rs in by_turn.items()}
+    assert ttft["2"] < ttft["1"] and ttft["3"] < ttft["1"]
+    stats = {r["Name"]: r for r in rows(run_dir / "locust_stats.csv") if r["Type"] == "TTFT"}
+    assert float(stats["turn 02"]["Average Response Time"]) < float(stats["turn 01"]["Average Response Time"])
 
 
 def closed_port() -> int:
@@ -104,3 +110,14 @@ def test_mistakes_are_one_line_and_a_non_zero_exit(emulator: str, tmp_path: Path
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_a_step_ramp_holds_each_user_count_in_turn(emulator: str, tmp_path: Path) -> None:
+    result = turnbench(
+        "run", "--host", emulator, "--scenario", "support", "--shape", "StepRamp", "--think-time-scale", "0.05",
+        "--out", str(tmp_path), "--", "--ramp-users", "2,5", "--ramp-stage-seconds", "6",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = tmp_path.iterdir()
+    history = rows(run_dir / "locust_stats_history.csv")
+    assert {"2", "5"} <= {h["User Count"] for h in history if h["Name"] == "Aggregated"}
