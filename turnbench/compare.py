@@ -91,7 +91,7 @@ def run_target(target: Target, args: argparse.Namespace, out: Path) -> Path:
           f"(Locust's output: {log_path})", flush=True)  # fmt: skip
     with log_path.open("w") as log:
         code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
-    created = sorted(set(out.iterdir()) - before)
+    created = sorted(p for p in set(out.iterdir()) - before if p.is_dir())
     if code not in (0, 1) or not created:
         raise CompareError(f"the run against {target.name} failed (exit code {code})")
     run_dir = created[-1]
