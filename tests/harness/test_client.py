@@ -21,6 +21,9 @@ from tests.groundtruth.process import GroundTruth, running_groundtruth
 from tests.groundtruth.server import FAULTS
 
 TOKENS = 64
+# One sample against the server's clock: the 2 ms contract is on medians (the first test); a single
+# turn may see a scheduler hiccup on either side of a loaded 2-core machine.
+SINGLE_SAMPLE_MS = 5.0
 
 
 def turn(model: str = "groundtruth", max_tokens: int = TOKENS, **groundtruth: Any) -> ChatRequest:
@@ -94,8 +97,8 @@ def test_reasoning_counts_for_ttft_and_content_for_ttfo(groundtruth: GroundTruth
         first_content = (truth["token_times"][4] - truth["received"]) * 1000
         assert result.reasoning == "the quick brown fox "
         assert result.content.startswith("jumps")
-        assert result.ttft_ms == pytest.approx((truth["first_token"] - truth["received"]) * 1000, abs=2)
-        assert result.ttfo_ms == pytest.approx(first_content, abs=2)
+        assert result.ttft_ms == pytest.approx((truth["first_token"] - truth["received"]) * 1000, abs=SINGLE_SAMPLE_MS)
+        assert result.ttfo_ms == pytest.approx(first_content, abs=SINGLE_SAMPLE_MS)
 
 
 def test_missing_usage_leaves_counts_unknown_but_the_turn_ok(groundtruth: GroundTruth) -> None:
@@ -109,7 +112,7 @@ def test_events_split_across_reads_are_timed_when_complete(groundtruth: GroundTr
     result = ChatClient.standalone(groundtruth.url).send(turn(max_tokens=8, split=True))
     truth = groundtruth.log()[result.response_id or ""]
     assert result.ok and result.token_events == 8 and result.completion_tokens == 8
-    assert result.ttft_ms == pytest.approx((truth["first_token"] - truth["received"]) * 1000, abs=2)
+    assert result.ttft_ms == pytest.approx((truth["first_token"] - truth["received"]) * 1000, abs=SINGLE_SAMPLE_MS)
 
 
 EXPECTED_KIND = {
