@@ -21,7 +21,7 @@ from typing import Any
 import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from harness.lag_probe import LagProbe
 from harness.metrics_scraper import MetricsScraper
@@ -48,6 +48,7 @@ class TurnbenchPlugin:
         self.scenario_info: dict[str, Any] = {}
         self.server: dict[str, Any] = {}
         self._shipper: gevent.Greenlet | None = None
+        self.planned_end_reached = False  # with --turnbench-run-time: did the run last as long as asked?
         self._used_given_dir = False
 
     @property
@@ -138,9 +139,13 @@ class TurnbenchPlugin:
         except Exception as exc:  # the users will report it; the record says what happened
             return {"name": name, "error": str(exc)}
 
-    def finish_run(self, status: str = "complete") -> None:
+    def finish_run(self) -> None:
         if self.writer is None or self.recorder is None:
             return
+        planned = float(getattr(self.environment.parsed_options, "turnbench_run_time", 0.0) or 0.0)
+        # A run given a duration that ended before it (a signal, a crash) is interrupted; a run
+        # without one (the web UI) is complete when someone stops it.
+        status = "complete" if not planned or self.planned_end_reached else "interrupted"
         if self.scraper is not None:
             self.scraper.stop()
             self.scraper = None
@@ -193,6 +198,11 @@ def _on_init(environment: Environment, **_: Any) -> None:
         environment.events.request.add_listener(plugin.on_request)
     if plugin.is_master and environment.runner is not None:
         environment.runner.register_message(MESSAGE, plugin.receive)
+    if plugin.is_master:
+        # Registered after the runner's own quitting listener, so (quitting fires in reverse) it runs
+        # first: on Ctrl-C or SIGTERM, users finish their turn and workers ship their records before
+        # Locust quits, which on its own would cut them off (LocalRunner, MasterRunner.quit).
+        environment.events.quitting.add_listener(_stop_gracefully)
     if environment.web_ui is not None:
         from harness.web_turns import add_turns_tab
 
@@ -220,10 +230,19 @@ def _stop_after(environment: Environment, seconds: float) -> None:
     runner = environment.runner
     if runner is None:
         return
+    plugin_for(environment).planned_end_reached = True
     log.info("turnbench: run time of %gs reached, stopping users at their next turn boundary", seconds)
     runner.stop()
     gevent.sleep(FLUSH_INTERVAL_S)  # the last record messages are behind the workers' stop reports
     runner.quit()
+
+
+def _stop_gracefully(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
+        log.info("turnbench: stopping users at their next turn boundary before quitting")
+        runner.stop()
+        gevent.sleep(0.5 if isinstance(runner, MasterRunner) else 0)  # the workers' last record messages
 
 
 @events.test_stop.add_listener

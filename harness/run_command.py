@@ -1,15 +1,23 @@
 """`turnbench run`: one headless Locust run against one target, into one run directory.
 
-It checks what a user can get wrong before any load starts (the scenario file, the host, the
-model name) and answers each in one line; then it runs Locust in its own process (Locust owns the
-gevent patching and, with --processes or --workers, its worker processes) with the run directory,
-CSV prefix and turnbench options filled in. Locust's exit code is the run's exit code.
+It checks what a user can get wrong before any load starts (the config, the scenario file, the
+host, the model name) and answers each in one line; then it runs Locust in its own process group
+(Locust owns the gevent patching and, with --processes or --workers, its worker processes). The
+first Ctrl-C or SIGTERM asks Locust to stop gracefully: users finish their turn, records are
+flushed and run.json says "interrupted"; a second one ends everything at once.
+
+Exit codes, for schedulers: 0 every SLO gate passed; 3 a gate failed; 4 the load generator was
+saturated, so the numbers cannot be trusted; 1 the run itself failed (Locust failed, too many
+turns failed, nothing was measured); 130 interrupted; 2 a usage mistake.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,9 +25,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import locustfiles
-from harness.run_dir import LOCUST_PREFIX, REQUESTS_CSV, new_run_dir
+from harness.run_config import ConfigError, add_run_options, resolve
+from harness.run_dir import LOCUST_PREFIX, new_run_dir
+from harness.run_outcome import Outcome, judge
 
 LOCUSTFILE = Path(locustfiles.__file__).with_name("any_scenario.py")
 
@@ -36,8 +47,6 @@ class Preflight:
 
 def preflight(host: str, model: str, api_key_env: str | None) -> Preflight:
     """The host answers and serves the model, or a one-line reason why not."""
-    import os
-
     headers = {}
     if api_key_env:
         key = os.environ.get(api_key_env)
@@ -67,29 +76,23 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser(
         "run",
         help="one headless multi-turn load test against one target, into a run directory",
-        description="Run Locust users holding multi-turn conversations against one OpenAI-compatible server.",
+        description="Run Locust users holding multi-turn conversations against one OpenAI-compatible server. "
+        "Exit codes: 0 SLO gates passed, 3 a gate failed, 4 load generator saturated, 1 the run failed.",
     )
-    run.add_argument("--host", required=True, help="server root, e.g. http://127.0.0.1:8000")
-    run.add_argument(
-        "--scenario", default="support", help="support, coding, shared-context, a .toml file, or sharegpt:FILE"
-    )
-    run.add_argument("-u", "--users", type=int, default=10)
-    run.add_argument("-r", "--spawn-rate", type=float, default=5.0)
-    run.add_argument("-t", "--run-time", default="60s", help="e.g. 60s, 5m")
-    run.add_argument("--processes", type=int, default=0, help="Locust worker processes forked on this machine")
-    run.add_argument("--workers", type=int, default=0, help="run a master and this many worker processes")
-    run.add_argument("--out", default="runs", help="folder for the run directory")
-    run.add_argument("--target-name", default="", help="a name for the target (default: the engine)")
-    run.add_argument("--model", default="", help="model name; default: the server's first")
-    run.add_argument("--tokenizer", default="", help="Hugging Face name or local folder, for exact token sizes")
-    run.add_argument("--engine", default="", help="vllm, sglang or openai; default: asked from the server")
-    run.add_argument("--api-key-env", default="", help="NAME of the environment variable holding the API key")
-    run.add_argument("--price-usd-per-hour", type=float, default=0.0)
-    run.add_argument("--think-time-scale", type=float, default=1.0, help="multiply the scenario's think times")
-    run.add_argument("--max-failure-rate", type=float, default=0.05, help="exit 1 above this share of failed turns")
-    run.add_argument("--stop-timeout", type=float, default=120.0, help="seconds a stopping user may finish its turn")
-    run.add_argument("--shape", default="", help="a load shape class from locustfiles/shapes.py, e.g. StepRamp")
+    run.add_argument("--config", default=None, help="a run configuration (TOML: [run], [slo], [locust])")
+    add_run_options(run)
+    run.add_argument("--slo", nargs="+", default=None, metavar="GATE=VALUE",
+                     help="e.g. ttft_p95_ms=2000 e2e_p95_ms=30000 failure_rate=0.01 per_turn=true")  # fmt: skip
+    run.add_argument("--dry-run", action="store_true", help="print the Locust command, check nothing, run nothing")
     run.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust as they are")
+
+
+def parse_timespan(text: str) -> int:
+    # Imported here: importing locust monkey-patches the process with gevent, which the
+    # command line must not do before it knows the subcommand (the emulator runs asyncio).
+    from locust.util.timespan import parse_timespan as parse
+
+    return int(parse(text))
 
 
 def validate_scenario(name: str, tokenizer: str) -> None:
@@ -102,59 +105,89 @@ def validate_scenario(name: str, tokenizer: str) -> None:
         raise RunError(str(exc)) from exc
 
 
-def locust_command(args: argparse.Namespace, run_dir: Path, engine: str) -> list[str]:
+def locust_command(s: dict[str, Any], run_dir: Path, engine: str, extra: list[str]) -> list[str]:
     files = str(LOCUSTFILE)
-    if args.shape:
+    if s["shape"]:
         files += "," + str(LOCUSTFILE.with_name("shapes.py"))
     command = [
-        sys.executable, "-m", "locust", "-f", files, "--headless", "--host", args.host,
+        sys.executable, "-m", "locust", "-f", files, "--headless", "--host", s["host"],
         "--csv", str(run_dir / LOCUST_PREFIX), "--csv-full-history", "--only-summary",
-        "--stop-timeout", f"{args.stop_timeout:g}",
-        "--scenario", args.scenario, "--turnbench-run-dir", str(run_dir),
-        "--think-time-scale", f"{args.think_time_scale:g}", "--max-failure-rate", f"{args.max_failure_rate:g}",
-        "--price-usd-per-hour", f"{args.price_usd_per_hour:g}", "--loglevel", "WARNING",
+        "--stop-timeout", f"{s['stop_timeout']:g}", "--scenario", s["scenario"], "--turnbench-run-dir", str(run_dir),
+        "--think-time-scale", f"{s['think_time_scale']:g}", "--max-failure-rate", f"{s['max_failure_rate']:g}",
+        "--price-usd-per-hour", f"{s['price_usd_per_hour']:g}", "--loglevel", "WARNING",
+        "--target-name", s["target_name"] or engine or "target",
     ]  # fmt: skip
-    if not args.shape:
-        seconds = parse_timespan(args.run_time)
-        command += ["-u", str(args.users), "-r", f"{args.spawn_rate:g}", "--turnbench-run-time", str(seconds)]
-    for option, value in (("--target-name", args.target_name or engine or "target"), ("--model", args.model),
-                          ("--tokenizer", args.tokenizer), ("--engine", args.engine or engine),
-                          ("--api-key-env", args.api_key_env)):  # fmt: skip
+    if not s["shape"]:
+        command += ["-u", str(s["users"]), "-r", f"{s['spawn_rate']:g}",
+                    "--turnbench-run-time", str(parse_timespan(s["run_time"]))]  # fmt: skip
+    for option in ("model", "tokenizer", "engine", "api_key_env"):
+        value = s[option] or (engine if option == "engine" else "")
         if value:
-            command += [option, value]
-    if args.processes:
-        command += ["--processes", str(args.processes)]
-    extra = [a for a in args.locust_args if a != "--"]
-    return command + extra
-
-
-def parse_timespan(text: str) -> int:
-    # Imported here: importing locust monkey-patches the process with gevent, which the
-    # command line must not do before it knows the subcommand (the emulator runs asyncio).
-    from locust.util.timespan import parse_timespan as parse
-
-    return int(parse(text))
+            command += [f"--{option.replace('_', '-')}", value]
+    if s["processes"]:
+        command += ["--processes", str(s["processes"])]
+    return command + s["locust_extra"] + [a for a in extra if a != "--"]
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        parse_timespan(args.run_time)
+        s = resolve(args)
+        parse_timespan(s["run_time"])
+    except ConfigError as exc:
+        raise RunError(str(exc)) from exc
     except ValueError as exc:
-        raise RunError(f"-t {args.run_time!r}: use a duration like 60s, 5m or 1h30m") from exc
-    validate_scenario(args.scenario, args.tokenizer)
-    checked = preflight(args.host, args.model, args.api_key_env or None)
-    target = args.target_name or checked.engine or "target"
-    scenario = Path(args.scenario).stem if args.scenario.endswith((".toml", ".json")) else args.scenario
-    run_dir = new_run_dir(Path(args.out), target, scenario.replace("sharegpt:", "sharegpt-"))
-    command = locust_command(args, run_dir, checked.engine)
-    code = _run_distributed(command, args.workers) if args.workers else subprocess.call(command)
-    rows = sum(1 for _ in (run_dir / REQUESTS_CSV).open()) - 1 if (run_dir / REQUESTS_CSV).exists() else 0
-    print(f"turnbench run: {rows} turns recorded in {run_dir} (exit code {code})")
-    return code
+        raise RunError(f"run time {s['run_time']!r}: use a duration like 60s, 5m or 1h30m") from exc
+    if not s["host"]:
+        raise RunError("no target: give --host URL (or [run] host in the config, or TURNBENCH_HOST)")
+    if args.dry_run:
+        print(" ".join(locust_command(s, Path(s["out"]) / "<run-dir>", s["engine"], args.locust_args)))
+        return 0
+    validate_scenario(s["scenario"], s["tokenizer"])
+    checked = preflight(s["host"], s["model"], s["api_key_env"] or None)
+    target = s["target_name"] or checked.engine or "target"
+    scenario = Path(s["scenario"]).stem if s["scenario"].endswith((".toml", ".json")) else s["scenario"]
+    run_dir = new_run_dir(Path(s["out"]), target, scenario.replace("sharegpt:", "sharegpt-"))
+    command = locust_command(s, run_dir, checked.engine, args.locust_args)
+    code, interrupted = _run_locust(command, s["workers"])
+    outcome: Outcome = judge(run_dir, code, interrupted, s)
+    print(outcome.summary_line)
+    return outcome.exit_code
 
 
-def _run_distributed(command: list[str], workers: int) -> int:
-    """A master and `workers` worker processes on this machine, talking over 127.0.0.1."""
+def _run_locust(command: list[str], workers: int) -> tuple[int, bool]:
+    """Run Locust (and its workers); forward the first signal, end everything on the second."""
+    processes = _start(command, workers)
+    state = {"signals": 0}
+
+    def forward(signum: int, _frame: object) -> None:
+        state["signals"] += 1
+        # The first signal goes to Locust's master only, which stops its workers in order.
+        for process in processes if state["signals"] > 1 else processes[:1]:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL if state["signals"] > 1 else signum)
+        if state["signals"] > 1:
+            print("turnbench run: stopped at once; the last seconds of records may be missing", file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = processes[0].wait()
+        for worker in processes[1:]:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code, state["signals"] > 0
+
+
+def _start(command: list[str], workers: int) -> list[subprocess.Popen[bytes]]:
+    # Each in its own session: a Ctrl-C at the terminal reaches only turnbench, which forwards it
+    # once, instead of every process at once (which would cut the graceful stop short).
+    if not workers:
+        return [subprocess.Popen(command, start_new_session=True)]
     import socket
 
     with socket.socket() as probe:
@@ -162,18 +195,10 @@ def _run_distributed(command: list[str], workers: int) -> int:
         port = probe.getsockname()[1]
     master = subprocess.Popen(
         [*command, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-         "--expect-workers", str(workers), "--expect-workers-max-wait", "60"]
+         "--expect-workers", str(workers), "--expect-workers-max-wait", "60"], start_new_session=True,
     )  # fmt: skip
     files = command[command.index("-f") + 1]
     worker_command = [sys.executable, "-m", "locust", "-f", files, "--worker", "--master-host", "127.0.0.1",
                       "--master-port", str(port), "--loglevel", "WARNING"]  # fmt: skip
     time.sleep(0.5)
-    worker_processes = [subprocess.Popen(worker_command) for _ in range(workers)]
-    try:
-        return master.wait()
-    finally:
-        for process in worker_processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.terminate()
+    return [master, *(subprocess.Popen(worker_command, start_new_session=True) for _ in range(workers))]

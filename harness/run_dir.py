@@ -43,6 +43,15 @@ CONVERSATION_COLUMNS = (
 # prompt_tokens_total, cached_tokens_total, generation_tokens_total; empty for other metrics.
 SERVER_METRIC_COLUMNS = ("time", "name", "labels", "value", "common")
 
+# runs/index.csv: one row per run, appended by `turnbench run`, read by `turnbench report --trend`.
+# Times in ms, failure_rate and cached_share as fractions; started_at/ended_at epoch seconds.
+INDEX_CSV = "index.csv"
+INDEX_COLUMNS = (
+    "run_id", "run_dir", "started_at", "ended_at", "target", "engine", "scenario", "users", "turns",
+    "failure_rate", "ttft_p50_ms", "ttft_p95_ms", "e2e_p50_ms", "e2e_p95_ms", "tpot_p95_ms", "cached_share",
+    "lag_p99_ms", "saturated", "status", "exit_code",
+)  # fmt: skip
+
 RunStatus = Literal["complete", "interrupted", "failed"]
 
 
