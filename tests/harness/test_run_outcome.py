@@ -46,8 +46,8 @@ def only_run(out: Path) -> Path:
 
 
 def test_gates_that_hold_exit_0_with_junit_and_history(emulator: str, tmp_path: Path) -> None:
-    result = turnbench("run", "--host", emulator, *SHORT, "--out", str(tmp_path),
-                       "--slo", "ttft_p95_ms=5000", "e2e_p95_ms=60000", "failure_rate=0.01", "per_turn=true")  # fmt: skip
+    slo = ["ttft_p95_ms=5000", "e2e_p95_ms=60000", "failure_rate=0.01", "per_turn=true"]
+    result = turnbench("run", "--host", emulator, *SHORT, "--out", str(tmp_path), "--slo", *slo)
     assert result.returncode == 0, result.stdout + result.stderr[-1500:]
     line = result.stdout.strip().splitlines()[-1]
     assert line.startswith("turnbench run: PASS (exit 0):")
