@@ -9,10 +9,11 @@ launch (image, flags, versions) for the record.
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from turnbench.toml_file import read_toml
 
 ENGINES = ("vllm", "sglang", "openai")
 FLUSH_PATHS = {"vllm": "/reset_prefix_cache", "sglang": "/flush_cache"}
@@ -57,12 +58,7 @@ class Target:
 
 
 def load_targets(path: Path) -> list[Target]:
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise TargetsError(f"{path}: cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise TargetsError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path, TargetsError)
     tables = data.get("target")
     if not isinstance(tables, list) or not tables:
         raise TargetsError(f"{path}: no [[target]] tables")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
+
+from turnbench.toml_file import read_toml
 
 # name -> (built-in default, type). The command-line flags use the same names with dashes.
 RUN_SETTINGS: dict[str, tuple[Any, type]] = {
@@ -77,12 +78,7 @@ def resolve(args: argparse.Namespace, environ: dict[str, str] | None = None) -> 
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path, ConfigError)
     known: dict[str, dict[str, Any]] = {"run": RUN_SETTINGS, "slo": SLO_SETTINGS, "locust": {"extra": list}}
     for table, values in data.items():
         if table not in known or not isinstance(values, dict):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class EmulatorStartError(RuntimeError):
@@ -34,9 +35,14 @@ def running_emulator(engine: str, *args: str, cpu: int | None = None) -> Iterato
             raise EmulatorStartError(f"the {engine} emulator did not start: {error or line.strip()}")
         yield line.split(" listening on ")[1].split()[0]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -7,10 +7,11 @@ it did and recalibrate it from their own measurements.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from turnbench.toml_file import read_toml
 
 BUILTIN = Path(__file__).with_name("profiles")
 DEFAULT_PROFILE = "h100x2-70b"
@@ -72,12 +73,7 @@ def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
         if not path.exists():
             known = ", ".join(sorted(p.stem for p in BUILTIN.glob("*.toml")))
             raise ProfileError(f"no built-in profile {name_or_path!r} (built-in: {known}; or give a .toml path)")
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path, ProfileError)
 
     values: dict[str, Any] = {"name": path.stem, "description": str(data.get("description", path.stem))}
     for (table, key), (field, kind, lowest) in _SCHEMA.items():

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from deploy.emulator.process import stop_process
+
 
 @dataclass
 class GroundTruth:
@@ -40,8 +42,4 @@ def running_groundtruth(*args: str, env: dict[str, str] | None = None) -> Iterat
             raise RuntimeError(f"ground-truth server did not start: {line!r}")
         yield GroundTruth(line.split()[-1], process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
