@@ -74,7 +74,7 @@ class TurnbenchPlugin:
     def conversation_ended(self, row: list[Any]) -> None:
         self.buffer.conversations.append(row)
 
-    def ship(self, final: bool = False) -> None:
+    def ship(self) -> None:
         message = self.buffer.take(self.probe.histogram if self.generates_load else None)
         if message is not None and self.environment.runner is not None:
             self.environment.runner.send_message(MESSAGE, message)
@@ -248,7 +248,7 @@ def _stop_gracefully(environment: Environment, **_: Any) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     plugin = plugin_for(environment)
-    plugin.ship(final=True)
+    plugin.ship()
     if plugin.is_master:
         plugin.finish_run()
 
@@ -256,7 +256,7 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
     plugin = plugin_for(environment)
-    plugin.ship(final=True)
+    plugin.ship()
     plugin.probe.stop()
     if plugin._shipper is not None:
         plugin._shipper.kill(block=False)
