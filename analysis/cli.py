@@ -1,4 +1,4 @@
-"""`turnbench report RUN_DIR...`: the analysis stage's command line.
+"""`turnbench report RUN_DIR...` and `turnbench report --trend RUNS_DIR`: the analysis stage's command line.
 
 Imports nothing heavy at module level, so `turnbench --help` stays instant: pandas, numpy and
 matplotlib load only when a report is actually built. Bad input raises `AnalysisError` (one line),
@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from analysis.errors import AnalysisError
+from analysis.regressions import DEFAULT_BASELINE_RUNS, DEFAULT_TOLERANCE
 
 DEFAULT_IDLE_TIMEOUT_S = 5.0  # = analysis.cost.DEFAULT_IDLE_TIMEOUT_S, repeated to keep this import light
+# --trend --gate: 1 is taken by `turnbench run` (the run failed) and 2 by a user mistake, so a
+# scheduler can tell "slower than usual" from both.
+REGRESSION_EXIT_CODE = 3
 
 
 def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -24,11 +28,13 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="turn run directories into report.html, report.md, summary.json and charts",
         description="Per-turn latency, cache hits, engine vs engine with confidence intervals, and cost per "
         "conversation, from one or more run directories (or folders of Locust --csv files). "
-        "The first run is the baseline the others are compared with.",
+        "The first run is the baseline the others are compared with. With --trend RUNS_DIR instead: every "
+        "run in RUNS_DIR/index.csv over time, each scenario and target against its own recent baseline.",
     )
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by turnbench")
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run directories written by turnbench")
     parser.add_argument("--out", default=None, help="where to write the report (default: the run directory, or "
-                        "a report-<runs> folder next to the first run when there are several)")  # fmt: skip
+                        "a report-<runs> folder next to the first run when there are several; "
+                        "with --trend: RUNS_DIR/trend)")  # fmt: skip
     parser.add_argument(
         "--slo",
         nargs="+",
@@ -53,11 +59,50 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"serverless: seconds a worker stays billed after its last request (default {DEFAULT_IDLE_TIMEOUT_S:g})",
     )
     parser.add_argument("--baseline", default=None, metavar="TARGET", help="compare the others with this target")
+    trend = parser.add_argument_group("trend across runs (instead of RUN_DIR...)")
+    trend.add_argument(
+        "--trend",
+        default=None,
+        metavar="RUNS_DIR",
+        help="chart every run in RUNS_DIR/index.csv and flag the latest when it regressed",
+    )
+    trend.add_argument(
+        "--baseline-runs",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"baseline: the median of the previous N runs (default {DEFAULT_BASELINE_RUNS})",
+    )
+    trend.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help=f"latency may exceed its baseline by this share (default {DEFAULT_TOLERANCE:g})",
+    )
+    trend.add_argument(
+        "--gate",
+        action="store_true",
+        help=f"exit {REGRESSION_EXIT_CODE} when the latest run of any scenario and target regressed",
+    )
     return parser
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """Build the report and print the terminal summary. Raises AnalysisError for bad input."""
+    """Build the report (or the trend), print the terminal summary, return the exit code.
+
+    Raises AnalysisError for bad input.
+    """
+    trend = getattr(args, "trend", None)
+    if trend is not None and args.run_dirs:
+        raise AnalysisError("give either RUN_DIR... or --trend RUNS_DIR, not both (--trend reads RUNS_DIR/index.csv)")
+    if trend is None and not args.run_dirs:
+        raise AnalysisError("give RUN_DIR... to report on runs, or --trend RUNS_DIR for their trend over time")
+    if trend is not None:
+        return run_trend(args)
+    for option in ("--gate", "--baseline-runs", "--tolerance"):
+        if getattr(args, option[2:].replace("-", "_"), None) not in (None, False):
+            raise AnalysisError(f"{option} works with --trend RUNS_DIR only")
     from analysis.report import build_report, default_out_dir
 
     run_dirs = [Path(p) for p in args.run_dirs]
@@ -72,6 +117,25 @@ def run_report(args: argparse.Namespace) -> int:
     )
     print(result.summary)
     return 0
+
+
+def run_trend(args: argparse.Namespace) -> int:
+    """`--trend RUNS_DIR`: one line per (target, scenario), the path; REGRESSION_EXIT_CODE under --gate."""
+    for option, given in (("--slo", args.slo), ("--price", args.price), ("--baseline", args.baseline),
+                          ("--idle-timeout", args.idle_timeout != DEFAULT_IDLE_TIMEOUT_S)):  # fmt: skip
+        if given:
+            raise AnalysisError(f"{option} applies to reports on RUN_DIR..., not to --trend")
+    baseline_runs = DEFAULT_BASELINE_RUNS if args.baseline_runs is None else args.baseline_runs
+    if baseline_runs < 1:
+        raise AnalysisError(f"--baseline-runs: expected a count >= 1, got {baseline_runs}")
+    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise AnalysisError(f"--tolerance: expected a fraction >= 0 like 0.10, got {tolerance}")
+    from analysis.trend import build_trend
+
+    result = build_trend(Path(args.trend), Path(args.out) if args.out else None, baseline_runs, tolerance)
+    print(result.summary)
+    return REGRESSION_EXIT_CODE if args.gate and result.regression else 0
 
 
 def parse_pairs(option: str, items: list[str], example: str) -> dict[str, float]:

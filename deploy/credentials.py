@@ -64,4 +64,3 @@ class Credentials:
         if hf is not None and not _PASTE_SAFE.match(hf):
             raise DeployError(f"{HF_TOKEN_ENV} holds characters a Hugging Face token never has; check its value")
         return cls(runpod_key, engine if engine_key else None, hf)
-

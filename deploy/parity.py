@@ -163,7 +163,7 @@ def parity_differences(specs: dict[str, EngineSpec]) -> list[str]:
 
 
 def check_parity(specs: dict[str, EngineSpec], force: bool) -> str:
-    """"checked", or "forced: ..." with --force; otherwise asymmetric settings are refused."""
+    """ "checked", or "forced: ..." with --force; otherwise asymmetric settings are refused."""
     differences = parity_differences(specs)
     if not differences:
         return "checked"

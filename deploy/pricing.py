@@ -47,4 +47,8 @@ def pod_billing(cost_per_hr: float | None, gpu_type: str, cloud: str, gpu_count:
 
 
 def serverless_billing(pool: str = "ADA_80_PRO") -> dict[str, Any]:
-    return {"kind": "serverless", "usd_per_gpu_second": SERVERLESS_USD_PER_GPU_SECOND[pool], "source": SERVERLESS_SOURCE}
+    return {
+        "kind": "serverless",
+        "usd_per_gpu_second": SERVERLESS_USD_PER_GPU_SECOND[pool],
+        "source": SERVERLESS_SOURCE,
+    }

@@ -26,6 +26,9 @@ PROBE_TIMEOUT_S = 10.0  # one probe; the proxy's own limit is 100 s, far too lon
 PROGRESS_EVERY_S = 60.0  # a line at least this often, and whenever something changes
 VERSION_PATHS = {"vllm": "/version", "sglang": "/get_server_info"}
 GONE_STATUSES = ("EXITED", "TERMINATED")
+# A 40-minute wait should survive a few failed status calls (network blip, API hiccup) in a row;
+# more than this, and the API or the key is really broken.
+API_FAILURES_TOLERATED = 5
 
 Progress = Callable[[str], None]
 
@@ -42,7 +45,9 @@ class ProxyUrls:
         try:
             self.template.format(pod_id="x", port=1)
         except (KeyError, IndexError, ValueError):
-            raise DeployError(f"proxy URL template {self.template!r}: only {{pod_id}} and {{port}} may appear") from None
+            raise DeployError(
+                f"proxy URL template {self.template!r}: only {{pod_id}} and {{port}} may appear"
+            ) from None
 
     def base(self, pod_id: str, port: int) -> str:
         return self.template.format(pod_id=pod_id, port=port).rstrip("/")
@@ -55,6 +60,7 @@ class _Waiting:
     phase: str = "starting"  # starting -> health -> ready
     detail: str = "created"
     info: PodInfo | None = None
+    api_failures: int = 0
 
 
 def probe(url: str, api_key: str | None, timeout: float = PROBE_TIMEOUT_S) -> tuple[bool, str]:
@@ -113,7 +119,15 @@ def wait_until_ready(
 
 def _step(client: RunpodClient, w: _Waiting, proxy: ProxyUrls, port: int, api_key: str | None) -> None:
     if w.phase == "starting":
-        info = client.get_pod(w.pod_id)
+        try:
+            info = client.get_pod(w.pod_id)
+        except DeployError as exc:
+            w.api_failures += 1
+            if w.api_failures > API_FAILURES_TOLERATED:
+                raise
+            w.detail = f"status unknown, Runpod did not answer ({w.api_failures} in a row): {exc}"
+            return
+        w.api_failures = 0
         if info is None or info.desired_status in GONE_STATUSES:
             status = info.desired_status if info else "gone"
             raise DeployError(f"the {w.engine} pod {w.pod_id} stopped ({status}) before it served; try again")

@@ -51,7 +51,7 @@ def load_state(targets: Path) -> DeployState | None:
         data = json.loads(path.read_text())
         processes = tuple(LocalProcess(**p) for p in data.get("processes", []))
         state = DeployState(data["kind"], data.get("deploy_id", ""), dict(data.get("pods", {})), processes)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise DeployError(f"{path} is not a turnbench deploy record; remove it if nothing is running") from None
     if state.kind not in KINDS:
         raise DeployError(f"{path}: unknown kind {state.kind!r}; remove it if nothing is running")

@@ -31,10 +31,8 @@ def describe(pods: list[PodInfo], now: datetime) -> list[str]:
             lifetime = "EXPIRED: run `turnbench deploy down --expired`"
         else:
             lifetime = f"ends in {format_duration((name.until - now).total_seconds())}"
-        rows.append(
-            (pod.id, pod.name, pod.desired_status, format_duration(pod.uptime_seconds), f"{rate:.2f}", f"{cost:.2f}")
-            + (lifetime,)
-        )
+        uptime = format_duration(pod.uptime_seconds)
+        rows.append((pod.id, pod.name, pod.desired_status, uptime, f"{rate:.2f}", f"{cost:.2f}", lifetime))
     if not rows:
         return ["no turnbench pods in this Runpod account"]
     widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER) - 1)]

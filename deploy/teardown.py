@@ -1,5 +1,5 @@
 """Pods cost money every second they exist, so every path out of a deployment that did not succeed
-terminates what it created: an error, a timeout, Ctrl-C, SIGTERM, a second pod that failed after
+terminates what it created: an error, a timeout, Ctrl-C, SIGTERM or SIGHUP, a second pod that failed after
 the first was made. `PodGuard` is that promise; `down` is the same for pods left by earlier runs.
 
 Only SIGKILL (or a power cut) can skip the guard; the state file and the pod names let
@@ -25,32 +25,43 @@ RETRY_PAUSE_S = 2.0
 Progress = Callable[[str], None]
 
 
+# SIGTERM (kill, a CI runner's cancel) and SIGHUP (the terminal or SSH session closed) would end the
+# process without running any cleanup; as Ctrl-C they terminate the pods first.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that one path terminates the pods for both."""
+    """SIGTERM or SIGHUP, raised like Ctrl-C so that one path terminates the pods for all of them."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signal_name = signal.Signals(signum).name
 
 
 @contextmanager
-def sigterm_raises() -> Iterator[None]:
+def stop_signals_raise() -> Iterator[None]:
     def raise_terminated(signum: int, frame: FrameType | None) -> None:
-        raise Terminated()
+        raise Terminated(signum)
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGTERM, raise_terminated)
+        for sig in STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, raise_terminated)
     except ValueError:  # not the main thread: signals cannot be handled here anyway
-        yield
-        return
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager
 def signals_held() -> Iterator[None]:
-    """Ignore Ctrl-C and SIGTERM while terminating: an impatient second Ctrl-C must not leave a pod up."""
+    """Ignore Ctrl-C and the stop signals while terminating: a second Ctrl-C must not leave a pod up."""
     previous = {}
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, *STOP_SIGNALS):
             previous[sig] = signal.signal(sig, signal.SIG_IGN)
     except ValueError:  # not the main thread
         pass
@@ -111,10 +122,12 @@ class PodGuard:
         if self._kept and exc_type is None:
             return
         with signals_held():
-            why = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else ""
-            self._progress(f"  {why + ': ' if why else ''}terminating every pod this deployment created")
+            self._progress(f"  {_cause(exc)}terminating every pod this deployment created")
             left = terminate(self.client, self._all_pods(), self._progress)
-            self._on_change(left)
+            try:
+                self._on_change(left)
+            except OSError as record_error:  # the pods matter more than the record of them
+                self._progress(f"  could not update the deploy record: {record_error.strerror}")
             if left:
                 self._progress(
                     f"  STILL RUNNING AND BILLED: {', '.join(left)}; run `turnbench deploy down --all` "
@@ -131,6 +144,12 @@ class PodGuard:
         except DeployError as exc:  # the recorded pods are still terminated below
             self._progress(f"  could not look for pods created but not recorded: {exc}")
         return pods
+
+
+def _cause(exc: BaseException | None) -> str:
+    if isinstance(exc, Terminated):
+        return f"{exc.signal_name}: "
+    return "Ctrl-C: " if isinstance(exc, KeyboardInterrupt) else ""
 
 
 def select(pods: list[PodInfo], mode: str, recorded: set[str], now: datetime) -> list[PodInfo]:

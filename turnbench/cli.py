@@ -142,6 +142,16 @@ def _report(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
 
 
+def _deploy(args: argparse.Namespace) -> int:
+    from deploy.cli import run_deploy
+    from deploy.errors import DeployError
+
+    try:
+        return run_deploy(args)
+    except DeployError as exc:
+        raise UserError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="turnbench",
@@ -191,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     from analysis.cli import add_report_parser
 
     add_report_parser(commands).set_defaults(run=_report)
+
+    from deploy.cli import add_deploy_parser
+
+    add_deploy_parser(commands).set_defaults(run=_deploy)
 
     from turnbench.compare import add_compare_parser
 

@@ -48,8 +48,14 @@ def flush(target: Target) -> bool | None:
     path = FLUSH_PATHS.get(target.engine)
     if path is None:
         return None
+    import os
+
+    headers = {}
+    if target.api_key_env and os.environ.get(target.api_key_env):
+        # Engines started with --api-key guard their flush endpoints too.
+        headers["Authorization"] = f"Bearer {os.environ[target.api_key_env]}"
     try:
-        request = urllib.request.Request(f"{target.base_url}{path}", data=b"", method="POST")
+        request = urllib.request.Request(f"{target.base_url}{path}", data=b"", method="POST", headers=headers)
         with urllib.request.urlopen(request, timeout=30) as response:
             return bool(response.status == 200)
     except Exception:  # recorded as "not flushed"

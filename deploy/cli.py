@@ -1,0 +1,278 @@
+"""`turnbench deploy up|down|status|serverless`: the deploy stage's command line.
+
+`add_deploy_parser` plugs into `turnbench`'s subcommands; `run_deploy` raises `DeployError` for
+anything the user can fix. `python -m deploy.cli ...` runs the same commands on their own (tests
+use it to send real signals to a real process). Progress goes to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deploy.errors import DeployError
+from deploy.parity import (
+    API_KEY_PLACEHOLDER,
+    COMMANDS,
+    DEFAULT_MODEL,
+    SGLANG_IMAGE,
+    VLLM_IMAGE,
+    EngineSettings,
+    EngineSpec,
+    check_parity,
+    override,
+    validate,
+)
+from deploy.targets import Target
+
+DEFAULT_TARGETS = "targets.toml"
+
+
+def add_deploy_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    deploy = subparsers.add_parser(
+        "deploy",
+        help="bring vLLM and SGLang up (Runpod pods, Runpod serverless, or local emulators) and write targets.toml",
+        description="Bring both engines up at parity and write targets.toml for `turnbench compare --targets`.",
+    )
+    _add_actions(deploy)
+    return deploy
+
+
+def _add_actions(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="deploy_command", metavar="ACTION", required=True)
+    up = actions.add_parser(
+        "up",
+        help="one Runpod GPU pod per engine (or --local emulators), wait until they serve, write targets.toml",
+        description="Create one pod per engine, wait for /health, write targets.toml. Any failure, Ctrl-C or "
+        "SIGTERM/SIGHUP terminates every pod created so far. Needs RUNPOD_API_KEY and TURNBENCH_ENGINE_API_KEY.",
+    )
+    _targets_option(up)
+    up.add_argument("--local", action="store_true", help="start both emulators on 127.0.0.1 instead of pods")
+    up.add_argument("--profile", default="h100x2-70b", help="emulator profile for --local")
+    up.add_argument(
+        "--dry-run", action="store_true", help="print both launch commands and the parity check, create nothing"
+    )
+    up.add_argument("--force", action="store_true", help="deploy even if the engines' settings differ")
+    parity = up.add_argument_group("engine settings (both engines; --vllm/--sglang override one)")
+    parity.add_argument("--model", default=DEFAULT_MODEL)
+    parity.add_argument("--served-model-name", default=None, help="default: the model name")
+    parity.add_argument("--tp", type=int, default=2, help="tensor parallel size")
+    parity.add_argument("--context-length", type=int, default=16384)
+    parity.add_argument("--gpu-memory-fraction", type=float, default=0.90)
+    parity.add_argument("--prefix-cache", action=argparse.BooleanOptionalAction, default=True)
+    parity.add_argument("--reasoning-parser", default="deepseek_r1", help="deepseek_r1, qwen3 or none")
+    parity.add_argument("--vllm", action="append", default=[], metavar="SETTING=VALUE", help="vLLM only")
+    parity.add_argument("--sglang", action="append", default=[], metavar="SETTING=VALUE", help="SGLang only")
+    parity.add_argument("--vllm-image", default=VLLM_IMAGE)
+    parity.add_argument("--sglang-image", default=SGLANG_IMAGE)
+    pods = up.add_argument_group("Runpod pods")
+    pods.add_argument("--gpu-type", default="NVIDIA H100 80GB HBM3", help="Runpod GPU type id")
+    pods.add_argument("--gpu-count", type=int, default=2)
+    pods.add_argument("--cloud", default="SECURE", help="SECURE, COMMUNITY or ALL")
+    pods.add_argument("--data-center", default=None)
+    pods.add_argument("--volume-gb", type=int, default=200)
+    pods.add_argument("--container-disk-gb", type=int, default=50)
+    pods.add_argument("--volume-mount-path", default="/workspace")
+    pods.add_argument("--cuda-versions", default="12.9,13.0", help="host CUDA versions the images accept")
+    pods.add_argument("--max-lifetime", default=None, help="e.g. 4h: `status` flags and `down --expired` ends them")
+    pods.add_argument("--timeout", default="40m", help="how long to wait for both engines to serve")
+    pods.add_argument("--poll-interval", default="10s")
+    pods.add_argument("--no-engine-api-key", action="store_true", help="start the engines without --api-key")
+    # Tests point the readiness checks at 127.0.0.1; users never need it.
+    pods.add_argument("--proxy-url-template", default=None, help=argparse.SUPPRESS)
+
+    down = actions.add_parser("down", help="terminate this deployment's pods (or stop --local emulators)")
+    _targets_option(down)
+    which = down.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="every turnbench- pod in the Runpod account")
+    which.add_argument("--expired", action="store_true", help="turnbench- pods past their --max-lifetime")
+    which.add_argument("--local", action="store_true", help="the emulators `up --local` started")
+
+    status = actions.add_parser("status", help="turnbench pods with uptime, cost so far and lifetime")
+    _targets_option(status)
+
+    serverless = actions.add_parser(
+        "serverless",
+        help="write targets.toml for existing Runpod serverless endpoints (worker-vllm, worker-sglang)",
+    )
+    _targets_option(serverless)
+    serverless.add_argument("--vllm-endpoint", required=True, metavar="ID")
+    serverless.add_argument("--sglang-endpoint", required=True, metavar="ID")
+    serverless.add_argument("--model", default=DEFAULT_MODEL, help="the model name the workers serve")
+    serverless.add_argument("--gpu-count", type=int, default=2, help="GPUs per worker (billed per GPU-second)")
+
+
+def _targets_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--targets", default=DEFAULT_TARGETS, help=f"targets file (default {DEFAULT_TARGETS})")
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    command = {"up": _up, "down": _down, "status": _status, "serverless": _serverless}[args.deploy_command]
+    return command(args)
+
+
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def specs_from_args(args: argparse.Namespace) -> dict[str, EngineSpec]:
+    parser = None if args.reasoning_parser.lower() in ("", "none") else args.reasoning_parser
+    settings = EngineSettings(
+        model=args.model,
+        served_model_name=args.served_model_name or args.model,
+        tensor_parallel=args.tp,
+        context_length=args.context_length,
+        gpu_memory_fraction=args.gpu_memory_fraction,
+        prefix_cache=args.prefix_cache,
+        reasoning_parser=parser,
+    )
+    specs = {
+        "vllm": EngineSpec("vllm", args.vllm_image, override(settings, args.vllm, "vllm")),
+        "sglang": EngineSpec("sglang", args.sglang_image, override(settings, args.sglang, "sglang")),
+    }
+    validate(specs)
+    return specs
+
+
+def _up(args: argparse.Namespace) -> int:
+    targets_path = Path(args.targets)
+    if args.local:
+        from deploy.local import up_local
+
+        targets = up_local(targets_path, args.profile, progress)
+        _print_targets(targets_path, targets)
+        print(f"stop them with: turnbench deploy down --local --targets {targets_path}")
+        return 0
+    specs = specs_from_args(args)
+    parity = check_parity(specs, args.force)
+    if args.dry_run:
+        for engine, spec in specs.items():
+            flags = spec.flags(None if args.no_engine_api_key else API_KEY_PLACEHOLDER)
+            print(f"{engine}: {spec.image} {' '.join([*COMMANDS[engine], *flags])}")
+        print(f"parity: {parity}")
+        return 0
+    from deploy.credentials import Credentials
+    from deploy.lifetime import parse_duration
+    from deploy.pods import PodOptions, up
+    from deploy.readiness import ProxyUrls
+
+    options = PodOptions(
+        gpu_type=args.gpu_type,
+        gpu_count=args.gpu_count,
+        cloud=args.cloud.upper(),
+        volume_gb=args.volume_gb,
+        container_disk_gb=args.container_disk_gb,
+        volume_mount_path=args.volume_mount_path,
+        cuda_versions=tuple(v.strip() for v in args.cuda_versions.split(",") if v.strip()),
+        data_center=args.data_center,
+        max_lifetime_s=parse_duration(args.max_lifetime, "--max-lifetime") if args.max_lifetime else None,
+        timeout_s=parse_duration(args.timeout, "--timeout"),
+        poll_s=parse_duration(args.poll_interval, "--poll-interval"),
+        proxy=ProxyUrls(args.proxy_url_template) if args.proxy_url_template else ProxyUrls(),
+    )
+    credentials = Credentials.from_env(engine_key=not args.no_engine_api_key)
+    targets = up(specs, options, credentials, targets_path, parity, progress)
+    _print_targets(targets_path, targets)
+    hourly = sum(t.usd_per_hour for t in targets)
+    print(f"the pods cost ${hourly:.2f}/h until: turnbench deploy down --targets {targets_path}")
+    print(f"next: turnbench compare --targets {targets_path}")
+    return 0
+
+
+def _print_targets(path: Path, targets: list[Target]) -> None:
+    print(f"wrote {path}:")
+    for t in targets:
+        version = t.launch.get("engine_version", "")
+        price = t.billing.get("usd_per_hour", t.billing.get("usd_per_gpu_second", ""))
+        print(f"  {t.name:<18} {t.base_url}  {version}  ({t.billing.get('kind')} {price}, {t.billing.get('source')})")
+
+
+def _down(args: argparse.Namespace) -> int:
+    from deploy.state import load_state, remove_state, state_path
+
+    targets_path = Path(args.targets)
+    state = load_state(targets_path)
+    if args.local or (state is not None and state.kind == "local" and not (args.all or args.expired)):
+        from deploy.local import down_local
+
+        stopped = down_local(targets_path, progress)
+        print(f"stopped {stopped} emulator(s)")
+        return 0
+    from deploy.credentials import Credentials
+    from deploy.runpod_client import RunpodClient
+    from deploy.teardown import down
+
+    mode = "all" if args.all else "expired" if args.expired else "recorded"
+    if mode == "recorded" and state is None:
+        raise DeployError(
+            f"no deployment is recorded in {state_path(targets_path)}; `turnbench deploy down --all` terminates "
+            "every turnbench- pod in your Runpod account"
+        )
+    recorded = set(state.pods) if state is not None else set()
+    client = RunpodClient(Credentials.from_env(engine_key=False))
+    terminated = down(client, mode, recorded, progress, datetime.now(UTC))
+    if state is not None and state.kind == "runpod" and (mode != "expired" or recorded <= set(terminated)):
+        remove_state(targets_path)
+    print(f"terminated {len(terminated)} pod(s)" if terminated else "no turnbench pods to terminate")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from deploy.credentials import Credentials
+    from deploy.local import running
+    from deploy.runpod_client import RunpodClient
+    from deploy.state import load_state
+    from deploy.status import describe
+
+    state = load_state(Path(args.targets))
+    if state is not None and state.kind == "local":
+        for process in state.processes:
+            alive = "running" if running(process) else "NOT RUNNING"
+            print(f"{process.engine} emulator pid {process.pid} {process.url}: {alive}")
+        return 0
+    client = RunpodClient(Credentials.from_env(engine_key=False))
+    for line in describe(client.list_pods(), datetime.now(UTC)):
+        print(line)
+    return 0
+
+
+def _serverless(args: argparse.Namespace) -> int:
+    from deploy.serverless import serverless_targets
+    from deploy.state import load_state, state_path
+    from deploy.targets import write_targets
+
+    targets_path = Path(args.targets)
+    if load_state(targets_path) is not None:
+        raise DeployError(
+            f"{state_path(targets_path)} records a deployment still up; take it down first or use another --targets"
+        )
+    endpoints = {"vllm": args.vllm_endpoint, "sglang": args.sglang_endpoint}
+    targets = serverless_targets(endpoints, args.model, args.gpu_count)
+    write_targets(targets_path, targets)
+    _print_targets(targets_path, targets)
+    print("the Runpod key is the bearer token: export RUNPOD_API_KEY before `turnbench compare`")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m deploy.cli ACTION ...`: the same as `turnbench deploy ACTION ...`."""
+    parser = argparse.ArgumentParser(
+        prog="turnbench deploy", description="Bring both engines up and write targets.toml."
+    )
+    _add_actions(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_deploy(args)
+    except DeployError as exc:
+        print(f"turnbench deploy: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("turnbench deploy: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
