@@ -97,7 +97,9 @@ def run_report(args: argparse.Namespace) -> int:
     if trend is not None and args.run_dirs:
         raise AnalysisError("give either RUN_DIR... or --trend RUNS_DIR, not both (--trend reads RUNS_DIR/index.csv)")
     if trend is None and not args.run_dirs:
-        raise AnalysisError("give RUN_DIR... to report on runs, or --trend RUNS_DIR for their trend over time")
+        raise AnalysisError(
+            "give RUN_DIR... to report on runs (before --slo and --price), or --trend RUNS_DIR for their trend"
+        )
     if trend is not None:
         return run_trend(args)
     for option in ("--gate", "--baseline-runs", "--tolerance"):

@@ -259,7 +259,7 @@ def test_bad_index_files_are_one_line_errors(tmp_path: Path, rows: list[dict[str
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "give RUN_DIR... to report on runs, or --trend RUNS_DIR for their trend over time"),
+        ([], "give RUN_DIR... to report on runs (before --slo and --price), or --trend RUNS_DIR for their trend"),
         (["some-run", "--trend", "runs"], "give either RUN_DIR... or --trend RUNS_DIR, not both"),
         (["some-run", "--gate"], "--gate works with --trend RUNS_DIR only"),
         (["--trend", "runs", "--slo", "ttft_p95_ms=100"], "--slo applies to reports on RUN_DIR..., not to --trend"),
