@@ -47,6 +47,9 @@ def stop_signals_raise() -> Iterator[None]:
     try:
         for sig in STOP_SIGNALS:
             previous[sig] = signal.signal(sig, raise_terminated)
+        # A process started in the background of a non-interactive shell inherits SIGINT ignored
+        # (so does Python's own handler): make Ctrl-C raise here whatever we were started with.
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     except ValueError:  # not the main thread: signals cannot be handled here anyway
         pass
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
@@ -58,6 +59,13 @@ def test_a_run_started_from_the_form_fills_the_turns_tab(tmp_path: Path) -> None
                 page.get_by_role("cell", name="turn 02").wait_for(timeout=30_000)
                 headers = page.locator("th").all_inner_texts()
                 assert "TTFT p50 (ms)" in headers and "Cached prompt share" in headers
+                # Stopping from the UI finishes the run directory, without quitting Locust.
+                page.get_by_role("button", name="STOP").click()
+                run_json = next(iter(tmp_path.iterdir())) / "run.json"
+                deadline = time.monotonic() + 30
+                while json.loads(run_json.read_text())["status"] != "complete":
+                    assert time.monotonic() < deadline, run_json.read_text()
+                    time.sleep(0.5)
                 browser.close()
         finally:
             locust.send_signal(signal.SIGTERM)
