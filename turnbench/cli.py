@@ -7,6 +7,7 @@ monkey-patch the process with gevent.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -114,42 +115,25 @@ def _emulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from harness.run_command import RunError, run
+def _stage(function: str, error: str) -> Callable[[argparse.Namespace], int]:
+    """A subcommand that lives in a stage: imported when it runs; the stage's error is a UserError."""
 
-    try:
-        return run(args)
-    except RunError as exc:
-        raise UserError(str(exc)) from exc
+    def run(args: argparse.Namespace) -> int:
+        module, _, name = function.partition(":")
+        error_module, _, error_name = error.partition(":")
+        stage_error = getattr(importlib.import_module(error_module), error_name)
+        try:
+            return int(getattr(importlib.import_module(module), name)(args))
+        except stage_error as exc:
+            raise UserError(str(exc)) from exc
 
-
-def _compare(args: argparse.Namespace) -> int:
-    from turnbench.compare import CompareError, compare
-
-    try:
-        return compare(args)
-    except CompareError as exc:
-        raise UserError(str(exc)) from exc
+    return run
 
 
-def _report(args: argparse.Namespace) -> int:
-    from analysis.cli import run_report
-    from analysis.errors import AnalysisError
-
-    try:
-        return run_report(args)
-    except AnalysisError as exc:
-        raise UserError(str(exc)) from exc
-
-
-def _deploy(args: argparse.Namespace) -> int:
-    from deploy.cli import run_deploy
-    from deploy.errors import DeployError
-
-    try:
-        return run_deploy(args)
-    except DeployError as exc:
-        raise UserError(str(exc)) from exc
+_run = _stage("harness.run_command:run", "harness.run_command:RunError")
+_compare = _stage("turnbench.compare:compare", "turnbench.compare:CompareError")
+_report = _stage("analysis.cli:run_report", "analysis.errors:AnalysisError")
+_deploy = _stage("deploy.cli:run_deploy", "deploy.errors:DeployError")
 
 
 def build_parser() -> argparse.ArgumentParser:
