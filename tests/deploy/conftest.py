@@ -14,7 +14,7 @@ from tests.deploy.fake_runpod import FAKE_RUNPOD_KEY, FakeRunpod, running_fake_r
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_KEY = "engkey_FAKE_0123456789abcdef"
-HF_TOKEN = "hf_FAKEtoken0123456789XYZ"
+HF_TOKEN = "hf-fake-token-0123-4567-89XYZ"
 SECRETS = (FAKE_RUNPOD_KEY, ENGINE_KEY, HF_TOKEN)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAKE_RUNPOD_KEY = "rpa_FAKEKEY0123456789abcdefSECRET"
+FAKE_RUNPOD_KEY = "rpa-fake-key-0123-4567-89ab-SECRET"
 CAPACITY_ERROR = (
     "There are no longer any instances available with the requested specifications. Please refresh and try again."
 )
