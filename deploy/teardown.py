@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from types import FrameType, TracebackType
+from typing import Any
 
 from deploy.errors import DeployError
 from deploy.lifetime import PodName
@@ -43,30 +44,29 @@ def stop_signals_raise() -> Iterator[None]:
     def raise_terminated(signum: int, frame: FrameType | None) -> None:
         raise Terminated(signum)
 
-    previous = {}
-    try:
-        for sig in STOP_SIGNALS:
-            previous[sig] = signal.signal(sig, raise_terminated)
-        # A process started in the background of a non-interactive shell inherits SIGINT ignored
-        # (so does Python's own handler): make Ctrl-C raise here whatever we were started with.
-        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
-    except ValueError:  # not the main thread: signals cannot be handled here anyway
-        pass
-    try:
+    handlers: dict[int, Any] = dict.fromkeys(STOP_SIGNALS, raise_terminated)
+    # A process started in the background of a non-interactive shell inherits SIGINT ignored
+    # (so does Python's own handler): make Ctrl-C raise here whatever we were started with.
+    handlers[signal.SIGINT] = signal.default_int_handler
+    with _signal_handlers(handlers):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextmanager
 def signals_held() -> Iterator[None]:
     """Ignore Ctrl-C and the stop signals while terminating: a second Ctrl-C must not leave a pod up."""
+    with _signal_handlers(dict.fromkeys((signal.SIGINT, *STOP_SIGNALS), signal.SIG_IGN)):
+        yield
+
+
+@contextmanager
+def _signal_handlers(handlers: dict[int, Any]) -> Iterator[None]:
+    """Install `handlers` for the block, then put back what was there before."""
     previous = {}
     try:
-        for sig in (signal.SIGINT, *STOP_SIGNALS):
-            previous[sig] = signal.signal(sig, signal.SIG_IGN)
-    except ValueError:  # not the main thread
+        for sig, handler in handlers.items():
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: signals cannot be handled here anyway
         pass
     try:
         yield

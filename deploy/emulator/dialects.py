@@ -66,8 +66,14 @@ class Dialect:
     def finish_in_own_chunk(self) -> bool:
         raise NotImplementedError
 
-    def completion(self, request_id: str, model: str, content: str, reasoning: str, finish: str, usage: Usage) -> bytes:
+    def completion_parts(self, content: str, reasoning: str, finish: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The engine's choice object and its extra top-level fields for a non-streamed answer."""
         raise NotImplementedError
+
+    def completion(self, request_id: str, model: str, content: str, reasoning: str, finish: str, usage: Usage) -> bytes:
+        choice, extra = self.completion_parts(content, reasoning, finish)
+        envelope = {"id": request_id, "object": "chat.completion", "created": int(time.time()), "model": model}
+        return _dumps({**envelope, "choices": [choice], **extra, "usage": self.usage(usage)})
 
     def models(self, model: str, max_model_len: int) -> bytes:
         owned = "vllm" if self.name == "vllm" else "sglang"
@@ -114,20 +120,10 @@ class VllmDialect(Dialect):
     def finish_in_own_chunk(self) -> bool:
         return False
 
-    def completion(self, request_id: str, model: str, content: str, reasoning: str, finish: str, usage: Usage) -> bytes:
+    def completion_parts(self, content: str, reasoning: str, finish: str) -> tuple[dict[str, Any], dict[str, Any]]:
         message = {"role": "assistant", "content": content, "refusal": None, "reasoning": reasoning or None}
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish, "stop_reason": None}
-        return _dumps(
-            {
-                "id": request_id,
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [choice],
-                "system_fingerprint": f"vllm-{VLLM_VERSION}-emulated",
-                "usage": self.usage(usage),
-            }
-        )
+        return choice, {"system_fingerprint": f"vllm-{VLLM_VERSION}-emulated"}
 
 
 class SglangDialect(Dialect):
@@ -166,19 +162,10 @@ class SglangDialect(Dialect):
     def finish_in_own_chunk(self) -> bool:
         return True
 
-    def completion(self, request_id: str, model: str, content: str, reasoning: str, finish: str, usage: Usage) -> bytes:
+    def completion_parts(self, content: str, reasoning: str, finish: str) -> tuple[dict[str, Any], dict[str, Any]]:
         message = {"role": "assistant", "content": content, "reasoning_content": reasoning or None, "tool_calls": None}
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish, "matched_stop": None}
-        return _dumps(
-            {
-                "id": request_id,
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [choice],
-                "usage": self.usage(usage),
-            }
-        )
+        return choice, {}
 
 
 DIALECTS: dict[str, Dialect] = {"vllm": VllmDialect(), "sglang": SglangDialect()}
