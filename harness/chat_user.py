@@ -13,6 +13,7 @@ import random
 import time
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, task
 from locust.exception import StopUser
 
@@ -107,6 +108,11 @@ class ChatUser(FastHttpUser):
 
     @task
     def take_turn(self) -> None:
+        # Locust kills a user it finds thinking (`wait`) by queueing a GreenletExit. If the think
+        # time ends in the same loop pass, the user wakes first and would start this turn, and the
+        # kill would land mid-request: a request the server saw and the records lost. One yield
+        # lets a queued kill land before anything is sent.
+        gevent.sleep(0)
         planned = self.plan.turns[self.turn]
         self.turn += 1
         messages = self.conversation.prompt_for(planned.question, planned.branch)

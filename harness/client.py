@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from gevent import GreenletExit
 from geventhttpclient.response import HTTPParseError
 from locust.contrib.fasthttp import FastHttpSession
 from locust.event import EventHook
@@ -34,6 +35,7 @@ keep_t0_next_to_the_write()
 CHAT_PATH = "/v1/chat/completions"
 DRAIN_AFTER_DONE_S = 1.0  # how long to wait for the body's end after [DONE] to keep the connection
 ERROR_BODY_LIMIT = 64 * 1024  # the message of an error body is looked for in this many bytes
+STOPPED_MESSAGE = "turnbench stopped the user before the turn ended (stop timeout, or a second Ctrl-C)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +115,16 @@ class ChatClient:
         return cls(session, api_key_env=api_key_env, timeouts=timeouts)
 
     def send(self, request: ChatRequest, *, name: str = "chat", context: dict[str, Any] | None = None) -> TurnResult:
-        """Send one turn and wait for its end. Never raises for anything the server does."""
+        """Send one turn and wait for its end. Never raises for anything the server does.
+
+        Killing the greenlet mid-turn (Locust's stop timeout, a second Ctrl-C) still records the
+        turn, as failed with `stopped`, before the kill goes on: the request reached the server,
+        so the record must show it.
+        """
         payload = json.dumps(request.body())
         started_at = time.time()
         t0 = time.monotonic()
+        meter = TurnMeter(t0, started_at)
         try:
             response = self._session.request(
                 "POST",
@@ -128,39 +136,57 @@ class ChatClient:
                 catch_response=True,
                 context=dict(context or {}),
             )
+        except GreenletExit:
+            self._report_unanswered(meter, ErrorKind.STOPPED, STOPPED_MESSAGE, name, context)
+            raise
         except Exception as exc:  # e.g. an unparseable URL: still one failed turn, one sample
-            meter = TurnMeter(t0, started_at)
-            meter.failed(time.monotonic(), ErrorKind.CONNECT, f"could not send the request: {exc}")
-            result = meter.result(None, time.monotonic())
-            self._session.request_event.fire(
-                request_type="POST",
-                name=name,
-                response_time=result.e2e_ms,
-                response_length=0,
-                exception=f"{result.error_kind}: {result.error}",
-                context={**(context or {}), "turn_result": result},
-                start_time=started_at,
-                url=self._path,
-            )
-            return result
+            message = f"could not send the request: {exc}"
+            return self._report_unanswered(meter, ErrorKind.CONNECT, message, name, context)
 
         with response:
-            result = self._receive(response, t0, started_at)
-            meta = response.request_meta
-            meta["response_time"] = result.e2e_ms
-            meta["response_length"] = result.completion_tokens or 0
-            meta["context"]["turn_result"] = result
-            if result.ok:
-                response.success()
-            else:
-                response.failure(f"{result.error_kind}: {result.error}")
+            try:
+                result = self._receive(response, meter)
+            except GreenletExit:
+                if not meter.complete:  # a kill while draining after [DONE] spoils nothing
+                    meter.failed(time.monotonic(), ErrorKind.STOPPED, STOPPED_MESSAGE)
+                self._report(response, meter.result(response.status_code or None, time.monotonic()))
+                raise
+            self._report(response, result)
         return result
 
-    def _receive(self, response: Any, t0: float, started_at: float) -> TurnResult:
-        meter = TurnMeter(t0, started_at)
+    @staticmethod
+    def _report(response: Any, result: TurnResult) -> None:
+        meta = response.request_meta
+        meta["response_time"] = result.e2e_ms
+        meta["response_length"] = result.completion_tokens or 0
+        meta["context"]["turn_result"] = result
+        if result.ok:
+            response.success()
+        else:
+            response.failure(f"{result.error_kind}: {result.error}")
+
+    def _report_unanswered(
+        self, meter: TurnMeter, kind: ErrorKind, message: str, name: str, context: dict[str, Any] | None
+    ) -> TurnResult:
+        """One sample for a turn that never got a response object to report through."""
+        meter.failed(time.monotonic(), kind, message)
+        result = meter.result(None, time.monotonic())
+        self._session.request_event.fire(
+            request_type="POST",
+            name=name,
+            response_time=result.e2e_ms,
+            response_length=0,
+            exception=f"{result.error_kind}: {result.error}",
+            context={**(context or {}), "turn_result": result},
+            start_time=meter.started_at,
+            url=self._path,
+        )
+        return result
+
+    def _receive(self, response: Any, meter: TurnMeter) -> TurnResult:
         status: int | None = response.status_code or None
         if status is None:  # no response at all: FastHttpSession hands back an ErrorResponse
-            self._classify_no_response(meter, response.error, t0)
+            self._classify_no_response(meter, response.error)
             return meter.result(None, time.monotonic())
         if status != 200:
             message = self._error_body(response)
@@ -169,7 +195,7 @@ class ChatClient:
 
         reader = BodyReader(response._response)
         try:
-            self._stream(reader, meter, t0)
+            self._stream(reader, meter)
         except TimeoutError:
             now = time.monotonic()
             if meter.saw_token:
@@ -186,9 +212,9 @@ class ChatClient:
             reader.close(drain_s=DRAIN_AFTER_DONE_S if meter.complete else 0.0)
         return meter.result(status, time.monotonic())
 
-    def _stream(self, reader: BodyReader, meter: TurnMeter, t0: float) -> None:
+    def _stream(self, reader: BodyReader, meter: TurnMeter) -> None:
         decoder = SSEDecoder()
-        first_token_deadline = t0 + self.timeouts.first_token
+        first_token_deadline = meter.t0 + self.timeouts.first_token
         while not meter.finished:
             if not meter.saw_token:
                 reader.set_timeout(max(first_token_deadline - time.monotonic(), 0.001))
@@ -208,11 +234,11 @@ class ChatClient:
             if meter.saw_token and not had_token:
                 reader.set_timeout(self.timeouts.stall)
 
-    def _classify_no_response(self, meter: TurnMeter, error: BaseException | None, t0: float) -> None:
+    def _classify_no_response(self, meter: TurnMeter, error: BaseException | None) -> None:
         now = time.monotonic()
-        if isinstance(error, TimeoutError) and now - t0 > self._connect_timeout * 1.05 + 0.05:
+        if isinstance(error, TimeoutError) and now - meter.t0 > self._connect_timeout * 1.05 + 0.05:
             # Connected, but no headers: both engines send headers with the first token or earlier.
-            meter.failed(now, ErrorKind.TIMEOUT_FIRST_TOKEN, f"no response within {now - t0:.1f} s")
+            meter.failed(now, ErrorKind.TIMEOUT_FIRST_TOKEN, f"no response within {now - meter.t0:.1f} s")
         else:
             meter.failed(now, ErrorKind.CONNECT, _describe_connect_error(error))
 

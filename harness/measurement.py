@@ -84,6 +84,14 @@ class TurnMeter:
         self._error: str | None = None
 
     @property
+    def t0(self) -> float:
+        return self._t0
+
+    @property
+    def started_at(self) -> float:
+        return self._started_at
+
+    @property
     def saw_token(self) -> bool:
         return self._first_token is not None
 

@@ -27,6 +27,9 @@ class ErrorKind(StrEnum):
     # Not part of the engine taxonomy: a bug in turnbench itself. It exists so that even our own
     # mistakes are counted as a failed turn instead of silently dropping the sample.
     CLIENT = "client"
+    # Not the engine's either: the load generator killed the turn (Locust's stop timeout ran out,
+    # or a second Ctrl-C). Recorded because the server did see the request.
+    STOPPED = "stopped"
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,6 +146,25 @@ def test_each_fault_is_one_failed_turn_of_its_kind(groundtruth: GroundTruth, fau
     assert len(samples) == 2 and samples[1]["exception"] is None
 
 
+@pytest.mark.parametrize("kill_after_s", [0.1, 0.4], ids=["before-first-token", "mid-stream"])
+def test_a_turn_killed_by_the_load_generator_is_still_one_sample(groundtruth: GroundTruth, kill_after_s: float) -> None:
+    # Locust kills a user greenlet when its stop timeout runs out or on a second Ctrl-C; the server
+    # has seen the request, so the record must show the turn.
+    samples: list[dict[str, Any]] = []
+    hook = EventHook()
+    hook.add_listener(lambda **kw: samples.append(kw))
+    client = ChatClient.standalone(groundtruth.url, request_event=hook)
+    job = gevent.spawn(client.send, turn())  # first token at 200 ms, then one every 20 ms
+    gevent.sleep(kill_after_s)
+    job.kill()
+    assert job.dead and isinstance(job.value, gevent.GreenletExit)
+    assert len(samples) == 1 and str(samples[0]["exception"]).startswith("stopped: ")
+    result: TurnResult = samples[0]["context"]["turn_result"]
+    assert result.e2e_ms == pytest.approx(kill_after_s * 1000, abs=50)
+    assert (result.ttft_ms is None) == (kill_after_s < 0.2)
+    assert client.send(turn(max_tokens=8)).ok  # the same client goes on
+
+
 def test_refused_connection_and_wrong_model_say_what_happened(groundtruth: GroundTruth) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
