@@ -30,10 +30,10 @@ from gevent.pool import Group  # noqa: E402
 from locust.contrib.fasthttp import FastHttpSession  # noqa: E402
 from locust.event import EventHook  # noqa: E402
 
+from deploy.groundtruth.process import GroundTruth, running_groundtruth  # noqa: E402
 from harness.chat_request import ChatRequest, user_message  # noqa: E402
 from harness.client import ChatClient  # noqa: E402
 from harness.measurement import percentile  # noqa: E402
-from tests.groundtruth.process import GroundTruth, running_groundtruth  # noqa: E402
 
 
 @dataclass(frozen=True)

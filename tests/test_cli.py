@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.groundtruth.process import GroundTruth
+from deploy.groundtruth.process import GroundTruth
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""The streaming client against a server that knows when it sent every token (tests/groundtruth)."""
+"""The streaming client against a server that knows when it sent every token (deploy/groundtruth)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from locust import FastHttpUser, constant, task
 from locust.env import Environment
 from locust.event import EventHook
 
+from deploy.groundtruth.process import GroundTruth, running_groundtruth
+from deploy.groundtruth.server import FAULTS
 from harness.chat_request import ChatRequest, user_message
 from harness.client import ChatClient, ClientConfigError, Timeouts
 from harness.turn_result import ErrorKind, TurnResult
-from tests.groundtruth.process import GroundTruth, running_groundtruth
-from tests.groundtruth.server import FAULTS
 
 TOKENS = 64
 # One sample against the server's clock: the 2 ms contract is on medians (the first test); a single

@@ -1,4 +1,4 @@
-"""A streaming chat server that knows when it really sent every token: the tests' ground truth.
+"""A streaming chat server that knows when it sent every token: ground truth for tests and benchmarks.
 
 It speaks vLLM's or SGLang's stream dialect with a set TTFT and inter-token latency, logs the
 monotonic time right after it wrote the first and the last token of every response, and injects
@@ -17,7 +17,7 @@ field), falling back to the server's defaults:
     split                  write every event in two halves, 2 ms apart
     fault                  one of FAULTS; fault_after: tokens sent before it strikes
 
-Usage: python -m tests.groundtruth.server [--port 0] [--dialect vllm] [--ttft-ms 200] [--itl-ms 20]
+Usage: python -m deploy.groundtruth.server [--port 0] [--dialect vllm] [--ttft-ms 200] [--itl-ms 20]
 It prints "listening on http://127.0.0.1:PORT" once it accepts connections.
 """
 

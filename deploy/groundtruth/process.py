@@ -28,9 +28,9 @@ class GroundTruth:
 
 @contextmanager
 def running_groundtruth(*args: str, env: dict[str, str] | None = None) -> Iterator[GroundTruth]:
-    """`args` are the server's command-line options (see tests/groundtruth/server.py)."""
+    """`args` are the server's command-line options (see deploy/groundtruth/server.py)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.groundtruth.server", "--host", "127.0.0.1", "--port", "0", *args],
+        [sys.executable, "-m", "deploy.groundtruth.server", "--host", "127.0.0.1", "--port", "0", *args],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
