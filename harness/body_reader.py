@@ -34,8 +34,8 @@ class BodyReader:
         self._sock = self._response._sock  # None if the whole body came with the headers
         self._restore_timeout = self._sock.gettimeout() if self._sock is not None else None
 
-    def set_timeout(self, seconds: float) -> None:
-        """Limit how long the next reads may wait for bytes (raises `TimeoutError`)."""
+    def set_timeout(self, seconds: float | None) -> None:
+        """Limit how long the next reads may wait for bytes (raises `TimeoutError`); None: no limit."""
         if self._sock is not None:
             self._sock.settimeout(seconds)
 

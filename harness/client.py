@@ -27,6 +27,7 @@ from harness.chat_request import ChatRequest
 from harness.connection_pool import keep_t0_next_to_the_write
 from harness.dialect import BadChunk, error_body_message, read_chunk
 from harness.measurement import TurnMeter
+from harness.silence_watch import SilenceWatch
 from harness.sse import DONE, SSEDecoder
 from harness.turn_result import ErrorKind, TurnResult
 
@@ -214,25 +215,27 @@ class ChatClient:
 
     def _stream(self, reader: BodyReader, meter: TurnMeter) -> None:
         decoder = SSEDecoder()
-        first_token_deadline = meter.t0 + self.timeouts.first_token
-        while not meter.finished:
-            if not meter.saw_token:
-                reader.set_timeout(max(first_token_deadline - time.monotonic(), 0.001))
-            data = reader.read()
-            t = time.monotonic()
-            if not data:
-                meter.stream_ended(t)
-                return
-            had_token = meter.saw_token
-            for payload in decoder.feed(data):
-                if payload == DONE:
-                    meter.done(t)
+        watch = SilenceWatch(meter.t0 + self.timeouts.first_token, self.timeouts.stall)
+        reader.set_timeout(None)  # the watch keeps both limits, without a timer per read
+        try:
+            while not meter.finished:
+                data = reader.read()
+                t = watch.last_data = time.monotonic()
+                if not data:
+                    meter.stream_ended(t)
                     return
-                meter.chunk(t, read_chunk(payload))
-                if meter.finished:
-                    return
-            if meter.saw_token and not had_token:
-                reader.set_timeout(self.timeouts.stall)
+                had_token = meter.saw_token
+                for payload in decoder.feed(data):
+                    if payload == DONE:
+                        meter.done(t)
+                        return
+                    meter.chunk(t, read_chunk(payload))
+                    if meter.finished:
+                        return
+                if meter.saw_token and not had_token:
+                    watch.tokens_started()
+        finally:
+            watch.close()
 
     def _classify_no_response(self, meter: TurnMeter, error: BaseException | None) -> None:
         now = time.monotonic()

@@ -134,6 +134,7 @@ _run = _stage("harness.run_command:run", "harness.run_command:RunError")
 _compare = _stage("turnbench.compare:compare", "turnbench.compare:CompareError")
 _report = _stage("analysis.cli:run_report", "analysis.errors:AnalysisError")
 _deploy = _stage("deploy.cli:run_deploy", "deploy.errors:DeployError")
+_bench = _stage("harness.bench:run", "harness.bench:BenchError")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,6 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_compare_parser(commands)
     commands.choices["compare"].set_defaults(run=_compare)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure the load generator itself: CPU per streamed token and timing error against ground truth",
+        description="Stream from a built-in ground-truth server (its own process) with turnbench's client and with "
+        "two bare Locust FastHttpUsers; report client CPU per 1,000 tokens and TTFT/ITL error at 1, 64 and 256 "
+        "streams and in a burst. Takes about 4 minutes with the defaults.",
+    )
+    bench.add_argument("--runs", type=int, default=3, help="repeat everything this many times; figures are medians")
+    bench.add_argument("--rounds", type=int, default=3, help="measured rounds of streams per load and run")
+    bench.add_argument("--quick", action="store_true", help="small loads, for a smoke test (figures not saved)")
+    bench.add_argument("--no-baseline", action="store_true", help="measure turnbench's client only")
+    bench.add_argument("--out", default="runs/bench", help="bench.md and bench.json go in a dated folder here")
+    bench.set_defaults(run=_bench)
 
     tiny = commands.add_parser(
         "tiny-model",

@@ -165,6 +165,17 @@ def test_a_turn_killed_by_the_load_generator_is_still_one_sample(groundtruth: Gr
     assert client.send(turn(max_tokens=8)).ok  # the same client goes on
 
 
+@pytest.mark.parametrize(
+    ("fault", "limit_ms"),
+    [("timeout_first_token", 1000), ("timeout_mid_stream", 200 + 2 * 20 + 500)],  # 3 tokens, then silence
+)
+def test_time_limits_end_the_turn_when_they_expire(groundtruth: GroundTruth, fault: str, limit_ms: float) -> None:
+    client = ChatClient.standalone(groundtruth.url, timeouts=FAST_TIMEOUTS)
+    result = client.send(turn(max_tokens=8, fault=fault))
+    assert result.error_kind is EXPECTED_KIND[fault]
+    assert limit_ms <= result.e2e_ms <= limit_ms + 100, result.e2e_ms
+
+
 def test_refused_connection_and_wrong_model_say_what_happened(groundtruth: GroundTruth) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
