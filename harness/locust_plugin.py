@@ -26,6 +26,7 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRu
 from harness.lag_probe import LagProbe
 from harness.metrics_scraper import MetricsScraper
 from harness.options import add_options
+from harness.process_choice import read_record
 from harness.records import FLUSH_INTERVAL_S, MESSAGE, RecordBuffer, RecordWriter, request_row
 from harness.run_dir import TargetInfo, new_run_dir
 from harness.run_recorder import RunRecorder, server_info
@@ -182,7 +183,11 @@ def plugin_for(environment: Environment) -> TurnbenchPlugin:
 
 def _locust_options(options: Any) -> dict[str, Any]:
     names = ("num_users", "spawn_rate", "run_time", "processes", "stop_timeout", "headless", "host")
-    return {name: getattr(options, name, None) for name in names}
+    recorded = {name: getattr(options, name, None) for name in names}
+    auto = getattr(options, "turnbench_processes_auto", "")
+    if auto:  # `turnbench run --processes auto` chose `processes` (None: plain local mode) from these
+        recorded["processes_auto"] = read_record(auto)
+    return recorded
 
 
 @events.init_command_line_parser.add_listener

@@ -30,6 +30,8 @@ def add_options(parser: LocustArgumentParser) -> None:
     group.add_argument("--stall-timeout", type=float, default=60.0, help="seconds of silence allowed mid-answer")
     group.add_argument("--turnbench-out", default="runs", help="folder under which each test gets a run directory")
     group.add_argument("--turnbench-run-dir", default="", help="write this run directory (set by `turnbench run`)")
+    group.add_argument("--turnbench-processes-auto", default="",
+                       help="set by `turnbench run --processes auto`: the figures behind its choice")  # fmt: skip
     group.add_argument("--turnbench-run-time", type=float, default=0.0,
                        help="stop the test after this many seconds, letting users finish their turns and workers "
                        "send their last records (Locust's own -t quits workers without waiting for them)")  # fmt: skip

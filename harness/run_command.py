@@ -25,14 +25,19 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import locustfiles
-from harness.run_config import ConfigError, add_run_options, resolve
+from harness.run_config import AUTO, ConfigError, add_run_options, resolve
 from harness.run_dir import LOCUST_PREFIX, new_run_dir
 from harness.run_outcome import Outcome, judge
 
+if TYPE_CHECKING:
+    from harness.process_choice import ProcessChoice
+    from harness.scenario import Scenario
+
 LOCUSTFILE = Path(locustfiles.__file__).with_name("any_scenario.py")
+DEFAULT_RAMP_USERS = "5,10,20,40"  # harness/options.py's --ramp-users (importing it imports Locust)
 
 
 class RunError(Exception):
@@ -95,14 +100,53 @@ def parse_timespan(text: str) -> int:
     return int(parse(text))
 
 
-def validate_scenario(name: str, tokenizer: str) -> None:
+def validate_scenario(name: str, tokenizer: str) -> Scenario:
     from harness.scenario import ScenarioError, load_scenario
     from harness.tokenizer import load_tokenizer
 
     try:
-        load_scenario(name, load_tokenizer(tokenizer or None))
+        return load_scenario(name, load_tokenizer(tokenizer or None))
     except ScenarioError as exc:
         raise RunError(str(exc)) from exc
+
+
+def auto_processes(s: dict[str, Any], scenario: Scenario, locust_args: list[str]) -> ProcessChoice:
+    """`--processes auto`: what the expected token rate needs, said on stderr before anything runs."""
+    from harness import client_cost
+    from harness.process_choice import choose_processes, expected_token_rate
+
+    max_tokens = _whole_number(_locust_value(locust_args, "--max-tokens") or "0", "--max-tokens")
+    users = s["users"]
+    if s["shape"]:  # the shape sets the users: size for its largest level
+        levels = (_locust_value(locust_args, "--ramp-users") or DEFAULT_RAMP_USERS).split(",")
+        users = max(_whole_number(level, "--ramp-users") for level in levels if level.strip())
+    rate = expected_token_rate(scenario, users, s["think_time_scale"], s["expected_stream_tps"], max_tokens)
+    cost = client_cost.load()
+    if cost.warning:
+        print(f"turnbench run: warning: {cost.warning}", file=sys.stderr)
+    choice = choose_processes(rate, cost, os.cpu_count() or 1)
+    print(f"turnbench run: --processes auto chose {choice.processes}: {choice.reason}", file=sys.stderr)
+    if choice.warning:
+        print(f"turnbench run: warning: {choice.warning}", file=sys.stderr)
+    return choice
+
+
+def _locust_value(locust_args: list[str], flag: str) -> str | None:
+    """The value Locust will see for `flag` among the arguments passed through (the last one wins)."""
+    value = None
+    for i, arg in enumerate(locust_args):
+        if arg == flag and i + 1 < len(locust_args):
+            value = locust_args[i + 1]
+        elif arg.startswith(f"{flag}="):
+            value = arg.partition("=")[2]
+    return value
+
+
+def _whole_number(text: str, flag: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise RunError(f"{flag} {text!r}: expected a whole number") from None
 
 
 def locust_command(s: dict[str, Any], run_dir: Path, engine: str, extra: list[str]) -> list[str]:
@@ -126,6 +170,8 @@ def locust_command(s: dict[str, Any], run_dir: Path, engine: str, extra: list[st
             command += [f"--{option.replace('_', '-')}", value]
     if s["processes"]:
         command += ["--processes", str(s["processes"])]
+    if s.get("processes_auto"):
+        command += ["--turnbench-processes-auto", s["processes_auto"]]
     return command + s["locust_extra"] + [a for a in extra if a != "--"]
 
 
@@ -139,10 +185,21 @@ def run(args: argparse.Namespace) -> int:
         raise RunError(f"run time {s['run_time']!r}: use a duration like 60s, 5m or 1h30m") from exc
     if not s["host"]:
         raise RunError("no target: give --host URL (or [run] host in the config, or TURNBENCH_HOST)")
+    if s["expected_stream_tps"] <= 0:
+        raise RunError(f"--expected-stream-tps {s['expected_stream_tps']:g}: expected tokens per second above 0")
+    loaded = None
+    if s["processes"] == AUTO:
+        if s["workers"]:
+            raise RunError("--processes auto and --workers N do not mix: choose one (auto sizes --processes)")
+        loaded = validate_scenario(s["scenario"], s["tokenizer"])
+        choice = auto_processes(s, loaded, [*s["locust_extra"], *args.locust_args])
+        # 1 is plain local mode: Locust gets no --processes at all.
+        s = {**s, "processes": choice.processes if choice.processes > 1 else 0, "processes_auto": choice.record()}
     if args.dry_run:
         print(" ".join(locust_command(s, Path(s["out"]) / "<run-dir>", s["engine"], args.locust_args)))
         return 0
-    validate_scenario(s["scenario"], s["tokenizer"])
+    if loaded is None:
+        validate_scenario(s["scenario"], s["tokenizer"])
     checked = preflight(s["host"], s["model"], s["api_key_env"] or None)
     target = s["target_name"] or checked.engine or "target"
     scenario = Path(s["scenario"]).stem if s["scenario"].endswith((".toml", ".json")) else s["scenario"]

@@ -10,19 +10,36 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.process_choice import DEFAULT_STREAM_TPS
 from turnbench.toml_file import read_toml
 
-# name -> (built-in default, type). The command-line flags use the same names with dashes.
-RUN_SETTINGS: dict[str, tuple[Any, type]] = {
+AUTO = "auto"
+
+
+def process_count(value: object) -> int | str:
+    """`processes`: a whole number of Locust processes (0: one, in plain local mode) or "auto"."""
+    if str(value).strip().lower() == AUTO:
+        return AUTO
+    if isinstance(value, bool | float):  # TOML's `true` and `2.5` are not process counts
+        raise ValueError(value)
+    count = int(str(value))
+    if count < 0:
+        raise ValueError(value)
+    return count
+
+
+# name -> (built-in default, type or converter). The command-line flags use the same names with dashes.
+RUN_SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "host": ("", str),
     "scenario": ("support", str),
     "users": (10, int),
     "spawn_rate": (5.0, float),
     "run_time": ("60s", str),
-    "processes": (0, int),
+    "processes": (0, process_count),
     "workers": (0, int),
     "out": ("runs", str),
     "target_name": ("", str),
@@ -35,7 +52,11 @@ RUN_SETTINGS: dict[str, tuple[Any, type]] = {
     "max_failure_rate": (0.05, float),
     "stop_timeout": (120.0, float),
     "shape": ("", str),
+    "expected_stream_tps": (DEFAULT_STREAM_TPS, float),  # for --processes auto: one stream's decode speed
 }
+WANTED: dict[Callable[[Any], Any], str] = {
+    int: "an integer", float: "a number", process_count: "a whole number of processes (0: one) or 'auto'",
+}  # fmt: skip
 SLO_SETTINGS: dict[str, type] = {
     "ttft_p95_ms": float, "e2e_p95_ms": float, "tpot_p95_ms": float, "failure_rate": float, "per_turn": bool,
 }  # fmt: skip
@@ -50,7 +71,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     short = {"users": "-u", "spawn_rate": "-r", "run_time": "-t"}
     for name, (default, kind) in RUN_SETTINGS.items():
         flags = [f"--{name.replace('_', '-')}"] + ([short[name]] if name in short else [])
-        parser.add_argument(*flags, dest=name, type=kind, default=None, help=f"(default: {default!r})")
+        # A setting with its own converter is converted in `resolve`, so that a bad value is one line.
+        flag_type = kind if kind in (int, float, str) else str
+        parser.add_argument(*flags, dest=name, type=flag_type, default=None, help=f"(default: {default!r})")
 
 
 def resolve(args: argparse.Namespace, environ: dict[str, str] | None = None) -> dict[str, Any]:
@@ -61,6 +84,8 @@ def resolve(args: argparse.Namespace, environ: dict[str, str] | None = None) -> 
     settings: dict[str, Any] = {}
     for name, (default, kind) in RUN_SETTINGS.items():
         value = getattr(args, name, None)
+        if value is not None and kind not in (int, float, str):
+            value = _convert(value, kind, f"--{name.replace('_', '-')}")
         if value is None and f"TURNBENCH_{name.upper()}" in env:
             value = _convert(env[f"TURNBENCH_{name.upper()}"], kind, f"TURNBENCH_{name.upper()}")
         if value is None and name in run_table:
@@ -89,7 +114,7 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def _convert(value: Any, kind: type, where: str) -> Any:
+def _convert(value: Any, kind: Callable[[Any], Any], where: str) -> Any:
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -101,5 +126,5 @@ def _convert(value: Any, kind: type, where: str) -> Any:
     try:
         return kind(value)
     except (TypeError, ValueError):
-        wanted = {int: "an integer", float: "a number"}.get(kind, "a string")
+        wanted = WANTED.get(kind, "a string")
         raise ConfigError(f"{where}: expected {wanted}, got {value!r}") from None

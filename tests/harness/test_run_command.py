@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 OK_EXITS = (0, 4)
 
 
-def turnbench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def turnbench(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "turnbench", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )  # fmt: skip
 
 
@@ -144,3 +144,78 @@ def test_a_step_ramp_holds_each_user_count_in_turn(emulator: str, tmp_path: Path
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     history = rows(run_dir / "locust_stats_history.csv")
     assert {"2", "5"} <= {h["User Count"] for h in history if h["Name"] == "Aggregated"}
+
+
+def auto(
+    cache: Path, *args: str, cost: str | None = None, host: str = "http://127.0.0.1:9"
+) -> subprocess.CompletedProcess[str]:
+    """`turnbench run --processes auto`, with its client cost file under `cache` (never the real ~/.cache)."""
+    if cost is not None:
+        (cache / "turnbench").mkdir(parents=True, exist_ok=True)
+        (cache / "turnbench" / "client_cost.json").write_text(cost)
+    return turnbench("run", "--host", host, "--processes", "auto", "--out", str(cache / "runs"), *args,
+                     env={"XDG_CACHE_HOME": str(cache)}, timeout=60)  # fmt: skip
+
+
+def processes_passed(command: str) -> int:
+    """The --processes a Locust command line gets; 1 when none (plain local mode)."""
+    words = command.split()
+    return int(words[words.index("--processes") + 1]) if "--processes" in words else 1
+
+
+def test_processes_auto_chooses_from_the_expected_token_rate_in_a_dry_run(tmp_path: Path) -> None:
+    cores = os.cpu_count() or 1
+    light = auto(tmp_path / "none", "-u", "5", "--dry-run")
+    (line,) = light.stderr.strip().splitlines()
+    assert light.returncode == 0 and processes_passed(light.stdout) == 1
+    assert line.startswith("turnbench run: --processes auto chose 1: expected ≈ ") and "reference machine" in line
+
+    # 100 users, 128 tokens per turn after 0.35 s of thinking: ≈ 7,900 tokens/s x 120 µs = 0.95 cores
+    cost = '{"us_per_token": 120, "measured_at": "", "machine": "", "source": ""}'
+    measured = auto(tmp_path / "measured", "--scenario", "shared-context", "-u", "100", "--think-time-scale", "0.1",
+                    "--dry-run", cost=cost)  # fmt: skip
+    assert measured.returncode == 0 and processes_passed(measured.stdout) == min(2, cores)
+    assert f"chose {min(2, cores)}: " in measured.stderr and "x 120 µs/token = 0.95 cores" in measured.stderr
+    assert str(tmp_path / "measured" / "turnbench" / "client_cost.json") in measured.stderr
+
+    longer = auto(
+        tmp_path / "none", "--scenario", "shared-context", "-u", "100", "--dry-run", "--", "--max-tokens", "900"
+    )
+    assert "900 tokens per turn" in longer.stderr and "--max-tokens 900" in longer.stdout
+
+    flood = auto(tmp_path / "bad", "-u", "100000", "--think-time-scale", "0", "--dry-run", cost="{not json")
+    warning, choice, saturated = flood.stderr.strip().splitlines()
+    assert flood.returncode == 0 and processes_passed(flood.stdout) == cores
+    assert "not a usable client cost file" in warning and "using 30 µs/token" in warning
+    assert choice.startswith(f"turnbench run: --processes auto chose {cores}: expected ≈ 10,000,000 tokens/s")
+    assert "will likely be saturated" in saturated and f"this machine has {cores} cores" in saturated
+
+
+def test_processes_auto_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text('[run]\nprocesses = "many"\n')
+    cases = [
+        (["--processes", "many"], "--processes: expected a whole number of processes (0: one) or 'auto', got 'many'"),
+        (["--processes", "-1"], "--processes: expected a whole number of processes (0: one) or 'auto', got '-1'"),
+        (["--config", str(config)], f"{config}: [run] processes: expected a whole number of processes"),
+        (["--processes", "auto", "--workers", "2"], "--processes auto and --workers N do not mix"),
+        (["--processes", "auto", "--expected-stream-tps", "0"], "--expected-stream-tps 0: expected tokens per"),
+    ]
+    for args, message in cases:
+        result = turnbench("run", "--host", "http://127.0.0.1:9", *args, "--dry-run", timeout=60)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr)
+
+
+def test_processes_auto_runs_what_it_chose_and_run_json_says_why(emulator: str, tmp_path: Path) -> None:
+    # One process, so the test stays short: with --processes N, Locust's forked workers outlive
+    # the run by their 60 s heartbeat timeout. The record is the same either way.
+    cost = '{"us_per_token": 50, "measured_at": "", "machine": "", "source": ""}'
+    result = auto(tmp_path, "-u", "2", "-r", "2", "-t", "3s", "--think-time-scale", "0.05", cost=cost, host=emulator)
+    assert result.returncode in OK_EXITS, result.stdout + result.stderr[-2000:]
+    (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    locust = json.loads((run_dir / "run.json").read_text())["locust"]
+    assert locust["processes"] is None  # plain local mode: Locust got no --processes
+    assert locust["processes_auto"]["needed"] == 1 and locust["processes_auto"]["cost"] == "measured"
+    assert locust["processes_auto"]["us_per_token"] == 50
+    assert rows(run_dir / "requests.csv")
