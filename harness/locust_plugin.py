@@ -15,6 +15,7 @@ own, when the workers' last records have arrived (notes/locust.md 6.1).
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -230,24 +231,44 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
 
 
 def _stop_after(environment: Environment, seconds: float) -> None:
-    """Stop first (workers finish their turns and ship their records), then quit."""
+    """Stop first (users finish their turns and the records arrive), then quit."""
     gevent.sleep(seconds)
     runner = environment.runner
     if runner is None:
         return
     plugin_for(environment).planned_end_reached = True
     log.info("turnbench: run time of %gs reached, stopping users at their next turn boundary", seconds)
-    runner.stop()
-    gevent.sleep(FLUSH_INTERVAL_S)  # the last record messages are behind the workers' stop reports
+    if isinstance(runner, MasterRunner):
+        _quit_workers(runner)
+    else:
+        runner.stop()
     runner.quit()
 
 
 def _stop_gracefully(environment: Environment, **_: Any) -> None:
     runner = environment.runner
-    if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
+    if isinstance(runner, MasterRunner) and runner.worker_count:
+        log.info("turnbench: stopping users at their next turn boundary before quitting")
+        _quit_workers(runner)
+    elif runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
         log.info("turnbench: stopping users at their next turn boundary before quitting")
         runner.stop()
-        gevent.sleep(0.5 if isinstance(runner, MasterRunner) else 0)  # the workers' last record messages
+
+
+def _quit_workers(runner: MasterRunner) -> None:
+    """Ask every worker to quit, and wait until each has shipped its records and gone.
+
+    Not `runner.stop()`: Locust's "stop" drops the workers from the master's list while each
+    sleeps out the stop timeout, so the "quit" that follows never reaches them and they linger
+    until their heartbeat times out (60 s). A worker told to quit lets its users finish their
+    turn, ships its records (test_stop, quitting) and then says "quit", in that order on one
+    connection; when the last one has, Locust's master stops the test itself.
+    """
+    for client in list(runner.clients.all):
+        runner.send_message("quit", client_id=client.id)
+    deadline = time.monotonic() + float(runner.environment.stop_timeout or 0) + 30.0
+    while runner.worker_count > 0 and time.monotonic() < deadline:
+        gevent.sleep(0.1)
 
 
 @events.test_stop.add_listener

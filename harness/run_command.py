@@ -218,13 +218,18 @@ def _run_locust(command: list[str], workers: int) -> tuple[int, bool]:
 
     def forward(signum: int, _frame: object) -> None:
         state["signals"] += 1
-        # The first signal goes to Locust's master only, which stops its workers in order. It is
+        # The first signal goes to Locust's master process only (not its group, which holds the
+        # workers it forked for --processes), and the master stops its workers in order. It is
         # always SIGTERM: Locust handles it itself, while SIGINT may have been inherited as ignored
-        # (a background job of a non-interactive shell) and would then do nothing.
+        # (a background job of a non-interactive shell) and would then do nothing. The second
+        # kills every process group at once.
         for process in processes if state["signals"] > 1 else processes[:1]:
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL if state["signals"] > 1 else signal.SIGTERM)
+                    if state["signals"] > 1:
+                        os.killpg(process.pid, signal.SIGKILL)
+                    else:
+                        os.kill(process.pid, signal.SIGTERM)
         if state["signals"] > 1:
             print("turnbench run: stopped at once; the last seconds of records may be missing", file=sys.stderr)
 

@@ -99,17 +99,21 @@ def test_a_config_file_with_environment_and_flag_overrides(emulator: str, tmp_pa
 
 def test_interrupts_at_random_moments_leave_consistent_files(emulator: str, tmp_path: Path) -> None:
     rng = random.Random(7)
-    for attempt in range(3):
+    # Locally, and with workers that Locust forks (--processes) or that turnbench starts (--workers):
+    # the interrupt must reach the master only, which lets every worker finish and ship its turns.
+    for attempt, mode in enumerate([[], [], ["--processes", "2"], ["--workers", "2"]]):
         served(emulator)
         out = tmp_path / f"attempt{attempt}"
         process = subprocess.Popen(
             [sys.executable, "-m", "turnbench", "run", "--host", emulator, "--scenario", "support", "-u", "6",
-             "-r", "6", "-t", "60s", "--think-time-scale", "0.05", "--out", str(out)],
+             "-r", "6", "-t", "60s", "--think-time-scale", "0.05", "--out", str(out), *mode],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         time.sleep(rng.uniform(3.0, 9.0))
         process.send_signal(signal.SIGINT)
+        started = time.monotonic()
         assert process.wait(timeout=120) == 130
+        assert time.monotonic() - started < 30, mode  # no worker waits out a heartbeat timeout
         run_dir = only_run(out)
         info = json.loads((run_dir / "run.json").read_text())
         assert info["status"] == "interrupted"
