@@ -254,11 +254,14 @@ def run(args: argparse.Namespace) -> int:
                     "each_run": [[asdict(f) for f in run] for run in results]}, indent=2) + "\n"
     )  # fmt: skip
     print("\n" + "\n".join(report[4:]))
-    cost = next((f for f in reversed(medians) if f.client == "turnbench" and f.load.startswith("paced")), None)
-    if cost is not None and not args.quick:
+    # For --processes auto: the dearer of the many-stream paced loads (fewer streams share fewer
+    # wake-ups, so a token costs more); one stream is all idle-loop overhead and says nothing.
+    paced = [f.cpu_ms_per_1k_tokens for f, load in zip(medians, plan * len(clients), strict=True)
+             if f.client == "turnbench" and load.kind == "paced" and load.streams >= 64]  # fmt: skip
+    if paced and not args.quick:
         from harness import client_cost
 
-        path = client_cost.save(cost.cpu_ms_per_1k_tokens, f"{about['cpu']}, {about['cores']} cores")
+        path = client_cost.save(max(paced), f"{about['cpu']}, {about['cores']} cores")
         print(f"\nsaved the client's cost per token to {path} (used by `turnbench run --processes auto`)")
     print(f"wrote {out / 'bench.md'} and bench.json")
     return 0
