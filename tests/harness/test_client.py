@@ -56,7 +56,9 @@ def test_ttft_and_e2e_match_the_servers_log(groundtruth: GroundTruth, streams: i
     # on kept-alive connections, as most turns in a run are.
     send_concurrently(client, turn(max_tokens=1), streams)
     groundtruth.log()
-    results = [r for _ in range(3 if streams == 1 else 2) for r in send_concurrently(client, turn(), streams)]
+    # Five rounds at 64 streams: on this shared 2-core VM one round in a few is disturbed by the
+    # neighbours (a median of 2 rounds failed 2 runs in 6 on 2026-11-28; 5 rounds passed 8 in 8).
+    results = [r for _ in range(3 if streams == 1 else 5) for r in send_concurrently(client, turn(), streams)]
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     ttft_err, e2e_err = timing_errors(results, groundtruth.log())
     assert abs(statistics.median(ttft_err)) <= 2.0, sorted(ttft_err)
