@@ -217,6 +217,8 @@ def summary(figures: list[Figures]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.runs < 1 or args.rounds < 1:
+        raise BenchError(f"--runs {args.runs} --rounds {args.rounds}: both must be at least 1")
     clients = ["turnbench"] if args.no_baseline else list(STREAMERS)
     plan = loads(args.rounds, args.quick)
     out = Path(args.out) / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

@@ -30,3 +30,12 @@ def test_quick_bench_reports_figures_that_separate_accurate_and_biased_clients(t
     assert all(f["cpu_ms_per_1k_tokens"] > 0 and f["tokens"] > 0 for f in report["medians"])
     assert "| turnbench | paced 16 |" in (folder / "bench.md").read_text()
     assert not (tmp_path / "cache").exists()  # a quick run is no calibration: it saves no cost figure
+
+
+def test_a_meaningless_repeat_count_is_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "turnbench", "bench", "--runs", "0"], capture_output=True, text=True, timeout=60,
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == "turnbench bench: --runs 0 --rounds 3: both must be at least 1"
