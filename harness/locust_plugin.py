@@ -34,6 +34,7 @@ from harness.run_recorder import RunRecorder, server_info
 from harness.turn_stats import TURN_TYPES, keep_turn_rows_out_of_total
 
 log = logging.getLogger(__name__)
+DEFAULT_STOP_TIMEOUT_S = 60.0  # when Locust's is 0; long enough for a turn, short enough to wait for
 
 
 class TurnbenchPlugin:
@@ -200,6 +201,12 @@ def _add_options(parser: Any) -> None:
 def _on_init(environment: Environment, **_: Any) -> None:
     keep_turn_rows_out_of_total()
     plugin = plugin_for(environment)
+    if plugin.is_master and not environment.stop_timeout:
+        # Locust's default (0) kills users mid-turn on Stop and ramp-down: turns the server saw
+        # would end as `stopped` failures. People stop between turns; the master passes this on
+        # to its workers with each spawn.
+        environment.stop_timeout = DEFAULT_STOP_TIMEOUT_S
+        log.info("turnbench: users finish their turn when stopped (--stop-timeout %gs)", DEFAULT_STOP_TIMEOUT_S)
     if plugin.generates_load:
         environment.events.request.add_listener(plugin.on_request)
     if plugin.is_master and environment.runner is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -59,16 +61,20 @@ def test_a_run_started_from_the_form_fills_the_turns_tab(tmp_path: Path) -> None
                 page.get_by_role("cell", name="turn 02").wait_for(timeout=30_000)
                 headers = page.locator("th").all_inner_texts()
                 assert "TTFT p50 (ms)" in headers and "Cached prompt share" in headers
-                # Stopping from the UI finishes the run directory, without quitting Locust.
+                # Stopping from the UI finishes the run directory, without quitting Locust, and
+                # users stop between turns: every turn the server saw is a whole row.
                 page.get_by_role("button", name="STOP").click()
-                run_json = next(iter(tmp_path.iterdir())) / "run.json"
+                run_dir = next(iter(tmp_path.iterdir()))
                 deadline = time.monotonic() + 30
-                while json.loads(run_json.read_text())["status"] != "complete":
-                    assert time.monotonic() < deadline, run_json.read_text()
+                while json.loads((run_dir / "run.json").read_text())["status"] != "complete":
+                    assert time.monotonic() < deadline, (run_dir / "run.json").read_text()
                     time.sleep(0.5)
                 browser.close()
+                with (run_dir / "requests.csv").open(newline="") as file:
+                    rows = list(csv.DictReader(file))
+                with urllib.request.urlopen(f"{url}/emulator/truth", timeout=10) as response:
+                    assert len(rows) == len(json.load(response)) > 6
+                assert [r["error_kind"] for r in rows if r["error_kind"]] == []
         finally:
             locust.send_signal(signal.SIGTERM)
             locust.wait(timeout=30)
-    (run_dir,) = tmp_path.iterdir()
-    assert (run_dir / "requests.csv").read_text().count("\n") > 6
