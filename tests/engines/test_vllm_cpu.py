@@ -38,7 +38,9 @@ def test_completions_run_to_max_tokens_and_counts_come_from_usage(vllm_url: str)
     assert result.ok, result.error
     assert (result.completion_tokens, result.finish_reason) == (24, "length")
     assert 0 < result.token_events <= 24  # vLLM may merge partial UTF-8 tokens into one event
-    assert result.ttft_ms is not None and result.ttft_ms < result.e2e_ms and result.tpot_ms is not None
+    # A tiny model on a fast CPU can deliver the whole stream in one read: then the first token and the
+    # end arrive at the same instant, and equal TTFT and E2E are the true figures.
+    assert result.ttft_ms is not None and 0 < result.ttft_ms <= result.e2e_ms and result.tpot_ms is not None
     assert result.content and result.response_id and result.response_id.startswith("chatcmpl-")
 
 
