@@ -61,6 +61,17 @@ def test_tiny_model_rejects_an_unknown_preset_in_one_line(tmp_path: Path) -> Non
     assert result.stderr.strip() == "turnbench tiny-model: unknown preset 'huge'; choose one of tiny, small"
 
 
+def test_a_mistyped_flag_value_is_one_line_naming_the_flag() -> None:
+    result = turnbench("run", "--host", "http://127.0.0.1:9", "--expected-stream-tps", "fast")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "turnbench run: argument --expected-stream-tps: invalid float value: 'fast' (see turnbench run --help)"
+    )
+    nested = turnbench("deploy", "up", "--no-such-flag")
+    assert nested.returncode == 2 and len(nested.stderr.strip().splitlines()) == 1, nested.stderr
+    assert "unrecognized arguments: --no-such-flag" in nested.stderr
+
+
 def test_emulate_rejects_a_bad_profile_or_fault_spec_in_one_line(tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text("[kv]\nbudget_tokens = 'lots'\n")

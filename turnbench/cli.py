@@ -12,12 +12,20 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from turnbench import __version__
 
 
 class UserError(Exception):
     """A mistake the user can fix; shown as one line, never as a traceback."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a wrong flag is one line: `run`'s usage alone is a screenful that buries the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -138,7 +146,7 @@ _bench = _stage("harness.bench:run", "harness.bench:BenchError")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="turnbench",
         description="Multi-turn LLM load testing with Locust: which engine is faster and cheaper for your chat.",
     )
