@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -110,6 +112,20 @@ def read_record(text: str) -> dict[str, int | float | str]:
                 fields[key] = kind(value)
                 break
     return fields
+
+
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may run on: `os.cpu_count()` counts the host's, not a container's.
+
+    A CPU-pinned process sees fewer through its affinity mask, and a container (Docker, Kubernetes)
+    is capped by its cgroup v2 quota (`cpu.max`, "quota period"); a quota of 1.5 cores gives 2.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError):
+        quota, _, period = (cgroup / "cpu.max").read_text().strip().partition(" ")
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    return max(1, cores)
 
 
 def choose_processes(rate: TokenRate, cost: ClientCost, cpu_count: int) -> ProcessChoice:

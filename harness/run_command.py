@@ -113,7 +113,7 @@ def validate_scenario(name: str, tokenizer: str) -> Scenario:
 def auto_processes(s: dict[str, Any], scenario: Scenario, locust_args: list[str]) -> ProcessChoice:
     """`--processes auto`: what the expected token rate needs, said on stderr before anything runs."""
     from harness import client_cost
-    from harness.process_choice import choose_processes, expected_token_rate
+    from harness.process_choice import choose_processes, expected_token_rate, usable_cores
 
     max_tokens = _whole_number(_locust_value(locust_args, "--max-tokens") or "0", "--max-tokens")
     users = s["users"]
@@ -124,7 +124,7 @@ def auto_processes(s: dict[str, Any], scenario: Scenario, locust_args: list[str]
     cost = client_cost.load()
     if cost.warning:
         print(f"turnbench run: warning: {cost.warning}", file=sys.stderr)
-    choice = choose_processes(rate, cost, os.cpu_count() or 1)
+    choice = choose_processes(rate, cost, usable_cores())
     print(f"turnbench run: --processes auto chose {choice.processes}: {choice.reason}", file=sys.stderr)
     if choice.warning:
         print(f"turnbench run: warning: {choice.warning}", file=sys.stderr)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.client_cost import ClientCost
-from harness.process_choice import TokenRate, choose_processes, expected_token_rate, read_record
+from harness.process_choice import TokenRate, choose_processes, expected_token_rate, read_record, usable_cores
 from harness.scenario import Scenario, load_scenario
 from harness.tokenizer import load_tokenizer
 
@@ -75,3 +75,16 @@ def test_run_json_keeps_the_figures_behind_the_choice() -> None:
     assert read_record(choice.record()) == {
         "needed": 3, "cores": 1.2, "tokens_per_s": 12000, "us_per_token": 100, "cost": "measured"
     }  # fmt: skip
+
+
+def test_a_containers_cpu_quota_caps_the_cores_counted(tmp_path: Path) -> None:
+    import os
+
+    host = len(os.sched_getaffinity(0))
+    assert usable_cores(tmp_path) == host  # no cgroup file: the affinity mask
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert usable_cores(tmp_path) == host  # no quota
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
+    assert usable_cores(tmp_path) == 1  # half a core still runs one process
+    (tmp_path / "cpu.max").write_text(f"{host * 300000} 100000\n")
+    assert usable_cores(tmp_path) == host  # a quota above the mask does not add cores
