@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -78,8 +79,6 @@ def test_run_json_keeps_the_figures_behind_the_choice() -> None:
 
 
 def test_a_containers_cpu_quota_caps_the_cores_counted(tmp_path: Path) -> None:
-    import os
-
     host = len(os.sched_getaffinity(0))
     assert usable_cores(tmp_path) == host  # no cgroup file: the affinity mask
     (tmp_path / "cpu.max").write_text("max 100000\n")
