@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from analysis.errors import AnalysisError
-from analysis.regressions import DEFAULT_BASELINE_RUNS, DEFAULT_TOLERANCE
+from analysis.trend.regressions import DEFAULT_BASELINE_RUNS, DEFAULT_TOLERANCE
 
-DEFAULT_IDLE_TIMEOUT_S = 5.0  # = analysis.cost.DEFAULT_IDLE_TIMEOUT_S, repeated to keep this import light
+DEFAULT_IDLE_TIMEOUT_S = 5.0  # = analysis.figures.cost.DEFAULT_IDLE_TIMEOUT_S, repeated to keep this import light
 # --trend --gate: 1 is taken by `turnbench run` (the run failed) and 2 by a user mistake, so a
 # scheduler can tell "slower than usual" from both.
 REGRESSION_EXIT_CODE = 3
@@ -105,7 +105,7 @@ def run_report(args: argparse.Namespace) -> int:
     for option in ("--gate", "--baseline-runs", "--tolerance"):
         if getattr(args, option[2:].replace("-", "_"), None) not in (None, False):
             raise AnalysisError(f"{option} works with --trend RUNS_DIR only")
-    from analysis.report import build_report, default_out_dir
+    from analysis.report.build import build_report, default_out_dir
 
     run_dirs = [Path(p) for p in args.run_dirs]
     out = Path(args.out) if args.out else default_out_dir(run_dirs)
@@ -133,7 +133,7 @@ def run_trend(args: argparse.Namespace) -> int:
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
     if not math.isfinite(tolerance) or tolerance < 0:
         raise AnalysisError(f"--tolerance: expected a fraction >= 0 like 0.10, got {tolerance}")
-    from analysis.trend import build_trend
+    from analysis.trend.build import build_trend
 
     result = build_trend(Path(args.trend), Path(args.out) if args.out else None, baseline_runs, tolerance)
     print(result.summary)

@@ -154,10 +154,10 @@ def _up(args: argparse.Namespace) -> int:
             print(f"{engine}: {spec.image} {' '.join([*COMMANDS[engine], *flags])}")
         print(f"parity: {parity}")
         return 0
-    from deploy.credentials import Credentials
-    from deploy.lifetime import parse_duration
-    from deploy.pods import PodOptions, up
-    from deploy.readiness import ProxyUrls
+    from deploy.runpod.credentials import Credentials
+    from deploy.runpod.lifetime import parse_duration
+    from deploy.runpod.pods import PodOptions, up
+    from deploy.runpod.readiness import ProxyUrls
 
     options = PodOptions(
         gpu_type=args.gpu_type,
@@ -201,9 +201,9 @@ def _down(args: argparse.Namespace) -> int:
         stopped = down_local(targets_path, progress)
         print(f"stopped {stopped} emulator(s)")
         return 0
-    from deploy.credentials import Credentials
-    from deploy.runpod_client import RunpodClient
-    from deploy.teardown import down
+    from deploy.runpod.client import RunpodClient
+    from deploy.runpod.credentials import Credentials
+    from deploy.runpod.teardown import down
 
     mode = "all" if args.all else "expired" if args.expired else "recorded"
     if mode == "recorded" and state is None:
@@ -221,11 +221,11 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from deploy.credentials import Credentials
     from deploy.local import running
-    from deploy.runpod_client import RunpodClient
+    from deploy.runpod.client import RunpodClient
+    from deploy.runpod.credentials import Credentials
+    from deploy.runpod.status import describe
     from deploy.state import load_state
-    from deploy.status import describe
 
     state = load_state(Path(args.targets))
     if state is not None and state.kind == "local":
@@ -240,7 +240,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _serverless(args: argparse.Namespace) -> int:
-    from deploy.serverless import serverless_targets
+    from deploy.runpod.serverless import serverless_targets
     from deploy.state import load_state, state_path
     from deploy.targets import write_targets
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from deploy.errors import DeployError
-from deploy.pods import DEFAULT_GPU_TYPE
 from deploy.pricing import FALLBACK_AS_OF, FALLBACK_USD_PER_GPU_HOUR
-from deploy.readiness import Progress
+from deploy.runpod.pods import DEFAULT_GPU_TYPE
+from deploy.runpod.readiness import Progress
 from deploy.state import DeployState, LocalProcess, load_state, remove_state, state_path, write_state
 from deploy.targets import Target, write_targets
 

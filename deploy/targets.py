@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from turnbench.toml_file import read_toml
+from deploy.toml_file import read_toml
 
 ENGINES = ("vllm", "sglang", "openai")
 FLUSH_PATHS = {"vllm": "/reset_prefix_cache", "sglang": "/flush_cache"}

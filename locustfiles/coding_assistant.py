@@ -6,7 +6,7 @@ of their own and works through several questions, thinking longer between them t
     locust -f locustfiles/coding_assistant.py --host http://127.0.0.1:8000
 """
 
-from harness.chat_user import ChatUser
+from harness.plugin.chat_user import ChatUser
 
 
 class CodingAssistantUser(ChatUser):

@@ -6,7 +6,7 @@ brings their own account record; they ask a few questions, reading each answer b
     locust -f locustfiles/customer_support.py --host http://127.0.0.1:8000
 """
 
-from harness.chat_user import ChatUser
+from harness.plugin.chat_user import ChatUser
 
 
 class CustomerSupportUser(ChatUser):

@@ -14,7 +14,7 @@ import logging
 
 from locust import LoadTestShape
 
-from harness.turn_stats import TTFT
+from harness.plugin.turn_entries import TTFT
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ exactly the same output length on both engines, which isolates what each prefix 
     locust -f locustfiles/shared_context.py --host http://127.0.0.1:8000
 """
 
-from harness.chat_user import ChatUser
+from harness.plugin.chat_user import ChatUser
 
 
 class SharedContextUser(ChatUser):

@@ -22,8 +22,8 @@ import locust  # noqa: E402, F401
 from gevent.pool import Group  # noqa: E402
 
 from deploy.emulator.process import running_emulator  # noqa: E402
-from harness.chat_request import ChatRequest, user_message  # noqa: E402
-from harness.client import ChatClient  # noqa: E402
+from harness.client.chat_client import ChatClient  # noqa: E402
+from harness.client.request import ChatRequest, user_message  # noqa: E402
 
 P99_LIMIT_MS = 5.0
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis.report import build_report
+from analysis.report.build import build_report
 from tests.analysis.rundirs import Spec, requests_frame, write_run
 
 ROWS_PER_TARGET = 500_000

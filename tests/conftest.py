@@ -8,7 +8,7 @@ from collections.abc import Iterator  # noqa: E402
 import locust  # noqa: E402, F401  (after patching, as Locust itself expects)
 import pytest  # noqa: E402
 
-from deploy.groundtruth.process import GroundTruth, running_groundtruth  # noqa: E402
+from harness.bench.groundtruth.process import GroundTruth, running_groundtruth  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy.groundtruth.process import GroundTruth
+from harness.bench.groundtruth.process import GroundTruth
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,8 +91,8 @@ def test_emulate_rejects_a_bad_profile_or_fault_spec_in_one_line(tmp_path: Path)
 def test_emulate_stops_cleanly_on_sigterm_and_leaves_its_truth_csv(tmp_path: Path) -> None:
     import signal
 
-    from harness.chat_request import ChatRequest, user_message
-    from harness.client import ChatClient
+    from harness.client.chat_client import ChatClient
+    from harness.client.request import ChatRequest, user_message
 
     truth = tmp_path / "truth.csv"
     command = [sys.executable, "-m", "turnbench", "emulate", "--engine", "sglang", "--port", "0", "--profile", "fast"]

@@ -1,8 +1,8 @@
-"""turnbench: multi-turn LLM load testing with Locust."""
+"""The `turnbench` command line over the stages, and `compare`, the main job that chains them.
 
-from importlib.metadata import PackageNotFoundError, version
+May import every stage; nothing imports it.
+"""
 
-try:
-    __version__ = version("turnbench")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    __version__ = "0.0.0+checkout"
+from harness.version import TURNBENCH_VERSION as __version__
+
+__all__ = ["__version__"]

@@ -31,8 +31,9 @@ class OneLineParser(argparse.ArgumentParser):
 def _chat(args: argparse.Namespace) -> int:
     import locust  # noqa: F401  (gevent monkey-patching must come first)
 
-    from harness.chat_request import ChatRequest, user_message
-    from harness.client import ChatClient, ClientConfigError, Timeouts
+    from harness.client.chat_client import ChatClient, Timeouts
+    from harness.client.request import ChatRequest, user_message
+    from harness.client.server import ClientConfigError
 
     try:
         client = ChatClient.standalone(
@@ -62,7 +63,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _describe(result: object) -> str:
-    from harness.turn_result import TurnResult
+    from harness.client.turn_result import TurnResult
 
     assert isinstance(result, TurnResult)
 
@@ -138,11 +139,11 @@ def _stage(function: str, error: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-_run = _stage("harness.run_command:run", "harness.run_command:RunError")
+_run = _stage("harness.run.command:run", "harness.run.command:RunError")
 _compare = _stage("turnbench.compare:compare", "turnbench.compare:CompareError")
 _report = _stage("analysis.cli:run_report", "analysis.errors:AnalysisError")
 _deploy = _stage("deploy.cli:run_deploy", "deploy.errors:DeployError")
-_bench = _stage("harness.bench:run", "harness.bench:BenchError")
+_bench = _stage("harness.bench.command:run", "harness.bench.command:BenchError")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--truth-csv", default=None, help="also write the ground-truth log to this CSV file")
     emulate.set_defaults(run=_emulate)
 
-    from harness.run_command import add_run_parser
+    from harness.run.command import add_run_parser
 
     add_run_parser(commands)
     commands.choices["run"].set_defaults(run=_run)

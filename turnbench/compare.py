@@ -130,7 +130,7 @@ def compare(args: argparse.Namespace) -> int:
         with local_emulators(args.profile) as targets:
             run_dirs = [run_target(t, args, out) for t in targets]
     from analysis.errors import AnalysisError
-    from analysis.report import build_report, default_out_dir
+    from analysis.report.build import build_report, default_out_dir
 
     try:
         result = build_report(run_dirs, default_out_dir(run_dirs), slo, None)

@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from deploy.emulator.prefix_cache import CacheHit, PrefixCache
+from deploy.emulator.cache.prefix_cache import CacheHit, PrefixCache
 from deploy.emulator.profile import Profile
 from deploy.emulator.tokens import piece_id
 

@@ -1,6 +1,6 @@
 """Fault injection: each request draws at most one fault, at rates set per kind, from a seeded RNG.
 
-The kinds are the client's error taxonomy (harness.turn_result.ErrorKind), so a test can check
+The kinds are the client's error taxonomy (harness.client.turn_result.ErrorKind), so a test can check
 that every injected fault comes back as a failed turn of the same kind.
 """
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from turnbench.toml_file import read_toml
+from deploy.toml_file import read_toml
 
 BUILTIN = Path(__file__).with_name("profiles")
 DEFAULT_PROFILE = "h100x2-70b"

@@ -14,16 +14,16 @@ import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from deploy.emulator.block_cache import BlockCache
+from deploy.emulator.cache.block_cache import BlockCache
+from deploy.emulator.cache.prefix_cache import PrefixCache
+from deploy.emulator.cache.radix_cache import RadixCache
 from deploy.emulator.chat import ChatEndpoint
 from deploy.emulator.dialects import DIALECTS, SGLANG_VERSION, VLLM_VERSION
 from deploy.emulator.engine import Engine
 from deploy.emulator.faults import FaultPlan
 from deploy.emulator.http import HttpProtocol, HttpRequest, Responder
 from deploy.emulator.metrics import EngineMetrics
-from deploy.emulator.prefix_cache import PrefixCache
 from deploy.emulator.profile import Profile, load_profile
-from deploy.emulator.radix_cache import RadixCache
 from deploy.emulator.truth import Truth
 
 ENGINES = ("vllm", "sglang")

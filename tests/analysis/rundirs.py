@@ -1,4 +1,4 @@
-"""Synthetic run directories, written exactly as harness/run_dir.py defines them.
+"""Synthetic run directories, written exactly as harness/recording/run_dir.py defines them.
 
 `Spec` describes a run (target, conversations, latency distributions, billing, load levels, ...);
 `write_run` writes run.json, requests.csv (REQUEST_COLUMNS, in order), conversations.csv,
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import run_dir
-from harness.run_dir import CONVERSATION_COLUMNS, REQUEST_COLUMNS, SERVER_METRIC_COLUMNS, Billing, RunInfo
+from harness.recording import run_dir
+from harness.recording.run_dir import CONVERSATION_COLUMNS, REQUEST_COLUMNS, SERVER_METRIC_COLUMNS, Billing, RunInfo
 
 # notes/locust.md §4.1: Locust 2.47's exact --csv headers.
 LOCUST_STATS_HEADER = (
@@ -200,7 +200,7 @@ def history_frame(spec: Spec) -> pd.DataFrame:
 
 
 def locust_stats_frame(requests: pd.DataFrame, duration_s: float) -> pd.DataFrame:
-    """What harness.turn_stats makes Locust write: per-turn TTFT/E2E/TPOT_us rows, POST chat, Aggregated."""
+    """What harness.plugin.turn_entries makes Locust write: per-turn TTFT/E2E/TPOT_us rows, POST chat, Aggregated."""
     ok = requests[requests["ok"].astype(bool)]
     rows = []
     for turn, group in ok.groupby("turn", sort=True):

@@ -7,9 +7,9 @@ import urllib.request
 import pytest
 from gevent.pool import Group
 
-from harness.chat_request import ChatRequest, user_message
-from harness.client import ChatClient
-from harness.turn_result import ErrorKind
+from harness.client.chat_client import ChatClient
+from harness.client.request import ChatRequest, user_message
+from harness.client.turn_result import ErrorKind
 from tests.engines.vllm_cpu import SERVED_NAME
 
 pytestmark = pytest.mark.engine

@@ -9,8 +9,8 @@ import pytest
 from gevent.pool import Group
 
 from deploy.emulator.process import running_emulator
-from harness.chat_request import ChatRequest, user_message
-from harness.client import ChatClient
+from harness.client.chat_client import ChatClient
+from harness.client.request import ChatRequest, user_message
 
 PROFILE = """
 description = "slow prefill, two sequences at a time"

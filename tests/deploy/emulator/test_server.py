@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from harness.chat_request import ChatRequest, Message, user_message
-from harness.client import ChatClient
-from harness.turn_result import ErrorKind
+from harness.client.chat_client import ChatClient
+from harness.client.request import ChatRequest, Message, user_message
+from harness.client.turn_result import ErrorKind
 from tests.deploy.emulator.conftest import MODEL
 
 
@@ -166,7 +166,7 @@ def test_emulator_truth_matches_what_the_client_measured(emulator: tuple[str, st
 def test_every_fault_kind_reaches_the_client_as_that_kind(engine: str) -> None:
     from deploy.emulator.faults import KINDS
     from deploy.emulator.process import running_emulator
-    from harness.client import Timeouts
+    from harness.client.chat_client import Timeouts
 
     for kind in KINDS:
         with running_emulator(engine, "--profile", "fast", "--model", MODEL, "--faults", f"{kind}=1") as url:

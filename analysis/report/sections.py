@@ -1,0 +1,249 @@
+"""The report's content, as blocks: summary, warnings, comparisons, costs, one section per target, plots."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+from analysis import formats as fmt
+from analysis.figures.bootstrap import RESAMPLES
+from analysis.figures.conversations import ConversationFigures
+from analysis.figures.cost import CostFigures
+from analysis.figures.findings import Findings
+from analysis.figures.per_target import TargetAnalysis
+from analysis.figures.ramp import LoadLevel
+from analysis.figures.ratios import METRICS, Comparison, group_phrase
+from analysis.figures.turns import ALL_TURNS, LATER_TURNS, TurnFigures
+from analysis.report.document import Block, Bullets, Heading, Image, Paragraph, Table
+from analysis.report.plots import Plot
+
+TURN_COLUMNS = (
+    "turn", "n", "TTFT p50", "TTFT p90", "TTFT p99", "TTFO p50", "TPOT p50", "ITL p99 (p50)",
+    "E2E p50", "E2E p95", "prompt tokens p50", "cached share", "failures",
+)  # fmt: skip
+
+CONVERSATION_COLUMNS = (
+    "finished", "complete", "failed", "interrupted", "duration p50", "duration p90", "turns p50", "met SLO",
+    "SLO share",
+)  # fmt: skip
+LEVEL_COLUMNS = (
+    "users", "duration", "turns", "conversations/h", "output tokens/s", "TTFT p95", "E2E p95", "cost/conversation",
+    "meets SLO",
+)  # fmt: skip
+COST_ROWS: tuple[tuple[str, Callable[[CostFigures], str]], ...] = (
+    ("billing", lambda c: c.price.describe()),
+    ("measured window", lambda c: fmt.seconds(c.window_s)),
+    ("billed time", lambda c: fmt.seconds(c.billed_s)),
+    ("total cost", lambda c: fmt.usd(c.total_usd)),
+    ("conversations completed", lambda c: fmt.count(c.conversations_completed)),
+    ("conversations per hour", lambda c: fmt.number(c.conversations_per_hour, 0)),
+    ("cost per conversation", lambda c: fmt.usd(c.usd_per_conversation)),
+    ("cost per 1M output tokens", lambda c: fmt.usd(c.usd_per_million_output_tokens)),
+    ("conversations meeting the SLO", lambda c: fmt.count(c.slo_conversations)),
+    ("cost per SLO-meeting conversation", lambda c: fmt.usd(c.usd_per_slo_conversation)),
+)
+
+
+def title(findings: Findings) -> str:
+    return "turnbench report: " + " vs ".join(findings.labels)
+
+
+def blocks(findings: Findings, plots: Sequence[Plot]) -> list[Block]:
+    note = findings.notice
+    out: list[Block] = []
+    if note:
+        emulated = ", ".join(t.label for t in findings.targets if t.run.emulated)
+        out.append(Paragraph(f"{note} ({emulated}).", alert=True))
+    out += _summary(findings, note)
+    out.append(Heading("Warnings"))
+    if findings.caveats:
+        out.append(Bullets(tuple(c.message for c in findings.caveats), alert=True))
+    else:
+        out.append(Paragraph("None: no run tripped a check (output parity, load generator, cache state, status)."))
+    for comparison in findings.comparisons:
+        out += _comparison(comparison, note)
+    out += _costs(findings, note)
+    for target in findings.targets:
+        out += _target(target, findings, note)
+    out += _plots(plots)
+    out += _method(findings)
+    return out
+
+
+def _summary(findings: Findings, note: str | None) -> list[Block]:
+    out: list[Block] = [Heading("Summary")]
+    out.append(Paragraph(f"SLO: {findings.slo.describe()}. Latencies in milliseconds, over successful turns."))
+    verdicts = [row.verdict for c in findings.comparisons for row in c.headline()]
+    if verdicts:
+        out.append(Bullets(tuple(verdicts)))
+    out.append(ttft_side_by_side(findings.targets, note))
+    return out
+
+
+def ttft_side_by_side(targets: Sequence[TargetAnalysis], note: str | None) -> Table:
+    groups: list[str] = []
+    for target in targets:
+        groups += [row.group for row in target.turns if row.group not in groups]
+    values = {(t.label, row.group): row.ttft_p50_ms for t in targets for row in t.turns}
+    rows = tuple((group_phrase(g), *(fmt.ms(values.get((t.label, g), math.nan)) for t in targets)) for g in groups)
+    return Table("TTFT p50 by turn (ms)", ("turns", *(t.label for t in targets)), rows, note)
+
+
+def _comparison(comparison: Comparison, note: str | None) -> list[Block]:
+    out: list[Block] = [Heading(f"Comparison: {comparison.candidate} vs {comparison.baseline}")]
+    groups: list[str] = []
+    for row in comparison.rows:
+        if row.group not in groups:
+            groups.append(row.group)
+    cells = {(row.group, row.metric.key): row for row in comparison.rows}
+    table_rows = []
+    for group in groups:
+        first = cells[(group, METRICS[0].key)]
+        estimates = [cells[(group, m.key)].estimate for m in METRICS]
+        ratios = tuple(fmt.ratio(e.ratio, e.low, e.high) for e in estimates)
+        table_rows.append(
+            (group_phrase(group), fmt.count(first.estimate.n_baseline), fmt.count(first.estimate.n_candidate), *ratios)
+        )
+    base, cand = comparison.baseline, comparison.candidate
+    caption = f"Ratio {cand} / {base} (95% bootstrap CI); below 1: {cand} is faster"
+    columns = ("turns", f"n {comparison.baseline}", f"n {comparison.candidate}", *(m.label for m in METRICS))
+    out.append(Table(caption, columns, tuple(table_rows), note))
+    verdicts = [row.verdict for row in comparison.rows if row.group in (LATER_TURNS, ALL_TURNS)]
+    out.append(Bullets(tuple(verdicts)))
+    return out
+
+
+def _costs(findings: Findings, note: str | None) -> list[Block]:
+    targets = findings.targets
+    labels = tuple(t.label for t in targets)
+
+    rows = tuple((name, *(show(t.cost) for t in targets)) for name, show in COST_ROWS)
+    out: list[Block] = [Heading("Cost")]
+    out.append(Table("Cost per target", ("", *labels), rows, note))
+    capacity = []
+    for target in targets:
+        ramp = target.ramp
+        if target.run.locust_only:
+            capacity.append((target.label, "needs requests.csv (Locust CSVs only)", fmt.MISSING, fmt.MISSING))
+        elif ramp is None or not ramp.is_ramp:
+            capacity.append((target.label, "no ramp (single load level)", fmt.MISSING, fmt.MISSING))
+        elif ramp.capacity is None:
+            capacity.append((target.label, "no load level met the SLO", fmt.MISSING, fmt.MISSING))
+        else:
+            level = ramp.capacity
+            capacity.append(
+                (
+                    target.label,
+                    fmt.number(level.conversations_per_hour, 0),
+                    str(level.users),
+                    fmt.usd(level.usd_per_conversation),
+                )
+            )
+    out.append(
+        Table(
+            f"Capacity: most conversations per hour at a load level meeting the SLO ({findings.slo.describe()})",
+            ("target", "conversations per hour", "users", "cost per conversation"),
+            tuple(capacity),
+            note,
+        )
+    )
+    return out
+
+
+def _target(target: TargetAnalysis, findings: Findings, note: str | None) -> list[Block]:
+    run, info = target.run, target.run.info
+    start, end = run.window()
+    facts = [f"run directory: {run.path}", f"engine: {run.engine}"]
+    if info:
+        facts += [f"model: {info['target'].get('model', fmt.MISSING)}", f"status: {info['status']}"]
+        facts.append(f"run id: {info.get('run_id', fmt.MISSING)}")
+    if not math.isnan(start):
+        facts.append(
+            f"window: {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(start))} UTC, {fmt.seconds(end - start)}"
+        )
+    facts.append(f"price: {target.cost.price.describe()}")
+    facts.append(
+        "data: " + ("Locust CSVs only (bucketed percentiles)" if run.locust_only else "requests.csv (raw samples)")
+    )
+    out: list[Block] = [Heading(f"Target: {target.label}"), Bullets(tuple(facts))]
+    out.append(
+        Table(
+            f"{target.label}: per turn (ms unless stated)",
+            TURN_COLUMNS,
+            tuple(_turn_row(r) for r in target.turns),
+            note,
+        )
+    )
+    if target.conversations:
+        out.append(_conversation_table(target.label, target.conversations, note))
+    if target.ramp and target.ramp.levels:
+        out.append(_levels_table(target.label, target.ramp.levels, note))
+    if target.server:
+        metrics = tuple((m.name, fmt.number(m.last, 3), fmt.number(m.peak, 3)) for m in target.server)
+        out.append(Table(f"{target.label}: engine metrics (Prometheus)", ("metric", "last", "peak"), metrics, note))
+    own = [c.message for c in findings.caveats if target.label in c.targets]
+    if own:
+        out.append(Bullets(tuple(own), alert=True))
+    return out
+
+
+def _conversation_table(label: str, c: ConversationFigures, note: str | None) -> Table:
+    row = (
+        fmt.count(c.finished), fmt.count(c.complete), fmt.count(c.failed), fmt.count(c.interrupted),
+        fmt.seconds(c.duration_p50_s), fmt.seconds(c.duration_p90_s), fmt.number(c.turns_p50, 0),
+        fmt.count(c.slo_met), fmt.share(c.slo_share),
+    )  # fmt: skip
+    return Table(f"{label}: conversations", CONVERSATION_COLUMNS, (row,), note)
+
+
+def _levels_table(label: str, levels: Sequence[LoadLevel], note: str | None) -> Table:
+    rows = tuple(
+        (
+            str(lv.users), fmt.seconds(lv.end - lv.start), fmt.count(lv.requests),
+            fmt.number(lv.conversations_per_hour, 0), fmt.number(lv.output_tokens_per_s, 0), fmt.ms(lv.ttft_p95_ms),
+            fmt.ms(lv.e2e_p95_ms), fmt.usd(lv.usd_per_conversation), "yes" if lv.meets_slo else "no",
+        )
+        for lv in levels
+    )  # fmt: skip
+    return Table(f"{label}: load levels", LEVEL_COLUMNS, rows, note)
+
+
+def _turn_row(r: TurnFigures) -> tuple[str, ...]:
+    return (
+        group_phrase(r.group), fmt.count(r.n), fmt.ms(r.ttft_p50_ms), fmt.ms(r.ttft_p90_ms), fmt.ms(r.ttft_p99_ms),
+        fmt.ms(r.ttfo_p50_ms), fmt.ms(r.tpot_p50_ms), fmt.ms(r.itl_p99_ms), fmt.ms(r.e2e_p50_ms), fmt.ms(r.e2e_p95_ms),
+        fmt.number(r.prompt_tokens_p50, 0), fmt.share(r.cached_share), fmt.share(r.failure_rate),
+    )  # fmt: skip
+
+
+def _plots(plots: Sequence[Plot]) -> list[Block]:
+    out: list[Block] = [Heading("Plots")]
+    for plot in plots:
+        if plot.path is not None:
+            out.append(Image(plot.title, plot.path))
+        else:
+            out.append(Paragraph(f"{plot.title}: not drawn, because {plot.skipped}."))
+    return out
+
+
+def _method(findings: Findings) -> list[Block]:
+    return [
+        Heading("How these numbers were made"),
+        Bullets(
+            (
+                "Percentiles are nearest-rank (numpy method inverted_cdf) of raw per-turn values from "
+                "requests.csv: always an observed turn, never interpolated, never from Locust's buckets "
+                "(except in Locust-CSV-only mode).",
+                "Latency percentiles cover successful turns; failures are counted separately. TTFT, TTFO, TPOT, "
+                "ITL and E2E are defined in harness/client/measurement.py.",
+                f"Confidence intervals: percentile bootstrap, {RESAMPLES} resamples per side, seeded, each run "
+                "resampled independently; a difference is claimed only when the 95% interval excludes 1.",
+                "Pod cost = price per pod-hour x measured window. Serverless cost = price per GPU-second x GPUs x "
+                f"busy seconds (union of request intervals, each extended by a {findings.idle_timeout_s:g} s "
+                "idle timeout).",
+                "A conversation meets the SLO when it completed and every turn succeeded with "
+                f"{findings.slo.describe()}.",
+            )
+        ),
+    ]

@@ -1,0 +1,111 @@
+"""Asking a server what it is: the models it serves, which engine it is, its version and flags.
+
+The one place turnbench talks to a server outside a chat turn: the preflight of `turnbench run`,
+the model of a user given no --model, and run.json's account of the server. Blocking urllib,
+used before the load starts or on the master, never on a user's hot path; it imports neither
+gevent nor Locust, so `turnbench run` can ask before Locust patches the process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+MODELS_PATH = "/v1/models"
+# What each engine's /v1/models says in `owned_by`, and where it tells its version and flags.
+OWNED_BY = {"vllm": "vllm", "sglang": "sglang"}
+VERSION_PATHS = {"vllm": "/version", "sglang": "/get_server_info"}
+
+
+class ClientConfigError(ValueError):
+    """The client cannot be set up as asked (for example, the API key variable is unset)."""
+
+
+class ServerError(Exception):
+    """The server cannot be used as asked; one line saying what to check."""
+
+
+def auth_headers(api_key_env: str | None) -> dict[str, str]:
+    """Bearer header from the named environment variable. The key itself is never stored elsewhere."""
+    if not api_key_env:
+        return {}
+    key = os.environ.get(api_key_env)
+    if not key:
+        raise ClientConfigError(f"environment variable {api_key_env} is not set (it should hold the API key)")
+    return {"Authorization": f"Bearer {key}"}
+
+
+def fetch_json(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as response:
+        return json.load(response)
+
+
+def model_cards(base_url: str, api_key_env: str | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The server's /v1/models cards, or a one-line `ServerError` saying what is wrong."""
+    try:
+        headers = auth_headers(api_key_env)
+    except ClientConfigError as exc:
+        raise ServerError(str(exc)) from exc
+    url = f"{base_url.rstrip('/')}{MODELS_PATH}"
+    try:
+        body = fetch_json(url, headers, timeout)
+    except urllib.error.HTTPError as exc:
+        raise ServerError(f"{url} answered HTTP {exc.code}: is this an OpenAI-compatible server?") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ServerError(f"cannot reach {base_url} ({reason}): is the server running?") from exc
+    except ValueError as exc:
+        raise ServerError(f"{url} did not answer with JSON: is this an OpenAI-compatible server?") from exc
+    cards = body.get("data") if isinstance(body, dict) else None
+    return [card for card in cards or [] if isinstance(card, dict)]
+
+
+def engine_of(cards: list[dict[str, Any]]) -> str:
+    """The engine a server's model cards name in `owned_by` ("" when none is known)."""
+    for card in cards:
+        for engine, owner in OWNED_BY.items():
+            if str(card.get("owned_by")) == owner:
+                return engine
+    return ""
+
+
+_served_models: dict[str, str] = {}
+
+
+def served_model(base_url: str, api_key_env: str | None = None) -> str:
+    """The server's first model, asked once per process ("" when it cannot be asked)."""
+    if base_url not in _served_models:
+        try:
+            cards = model_cards(base_url, api_key_env)
+            _served_models[base_url] = str(cards[0]["id"]) if cards else ""
+        except (ServerError, KeyError):
+            _served_models[base_url] = ""
+    return _served_models[base_url]
+
+
+def server_info(base_url: str, engine_hint: str = "", api_key_env: str | None = None) -> dict[str, Any]:
+    """The engine's own account of itself: model, version, flags, and whether it is the emulator."""
+    info: dict[str, Any] = {}
+    cards: list[dict[str, Any]] = []
+    try:
+        cards = model_cards(base_url, api_key_env, timeout=5.0)
+        card = cards[0]
+        info.update(model=card.get("id"), owned_by=card.get("owned_by"), max_model_len=card.get("max_model_len"))
+    except (ServerError, IndexError) as exc:
+        info["models_error"] = str(exc) or "no models"
+    engine = engine_hint or engine_of(cards[:1])
+    path = VERSION_PATHS.get(engine)
+    if path:
+        try:
+            details = fetch_json(f"{base_url.rstrip('/')}{path}", auth_headers(api_key_env))
+            info["version"] = details.get("version")
+            info["emulator"] = bool(details.get("emulator", False))
+            info["details"] = details
+        except Exception as exc:  # recorded in run.json; a server without the endpoint is still measured
+            info["version_error"] = str(exc)
+    info["engine"] = engine or "openai"
+    info.setdefault("emulator", False)
+    return info

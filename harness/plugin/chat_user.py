@@ -1,0 +1,144 @@
+"""The mechanics under every turnbench Locust user: one user is one person holding conversations.
+
+Each task is one turn, so a user that Locust stops on ramp-down stops between turns, and the
+think time before the next turn is the user's `wait_time`. A conversation runs its planned turns;
+a failed turn ends it (people give up, or start over) and the next conversation begins. The
+scenario and its prompts are built once per process at start-up; a turn does no tokenizing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, task
+from locust.exception import StopUser
+
+import harness.plugin.plugin  # noqa: F401  (registers turnbench's listeners and options)
+from harness.client.chat_client import ChatClient, Timeouts
+from harness.client.request import ChatRequest
+from harness.client.server import ClientConfigError, served_model
+from harness.plugin.plugin import plugin_for
+from harness.plugin.turn_entries import CHAT_NAME, fire_turn_rows
+from harness.scenario.conversation import Conversation
+from harness.scenario.scenario import ConversationPlan, ScenarioError, shared_scenario
+
+_user_numbers = itertools.count()
+
+
+class ChatUser(FastHttpUser):
+    """A person chatting with an LLM service. Subclasses say who (`scenario`)."""
+
+    abstract = True
+    scenario: str = "support"
+    # Socket timeouts: waiting for the first token can include long queueing under load.
+    network_timeout = 300.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        name = getattr(options, "scenario", "") or self.scenario
+        try:
+            self.plan_source = shared_scenario(name, getattr(options, "tokenizer", "") or "")
+        except ScenarioError as exc:
+            if self.environment.runner is not None:
+                self.environment.runner.quit()
+            raise StopUser(str(exc)) from exc
+        timeouts = Timeouts(
+            first_token=float(getattr(options, "first_token_timeout", 300.0)),
+            stall=float(getattr(options, "stall_timeout", 60.0)),
+        )
+        try:
+            self.chat = ChatClient(
+                self.client, api_key_env=getattr(options, "api_key_env", "") or None, timeouts=timeouts
+            )
+        except ClientConfigError as exc:
+            raise StopUser(str(exc)) from exc
+        self.model = getattr(options, "model", "") or served_model(
+            self.host or "", getattr(options, "api_key_env", "") or None
+        )
+        self.user_number = next(_user_numbers)
+        seed = self.plan_source.seed * 1_000_003 + self.user_number
+        self.rng = random.Random(seed)
+        self.think_scale = float(getattr(options, "think_time_scale", 1.0))
+        self.max_tokens = int(getattr(options, "max_tokens", 0))
+        self.min_tokens = int(getattr(options, "min_tokens", -1))
+        self.target = getattr(options, "target_name", "") or ""
+        self.conversations = 0
+        self._next_think = 0.0
+        self._start_conversation()
+
+    def wait_time(self) -> float:
+        return self._next_think * self.think_scale
+
+    def _start_conversation(self) -> None:
+        self.conversations += 1
+        worker = plugin_for(self.environment).worker_name
+        self.plan: ConversationPlan = self.plan_source.plan(self.rng)
+        # A ShareGPT conversation brings its own system prompt; otherwise it is this user's context.
+        system = self.plan.system_prompt
+        if system is None:
+            system = self.plan_source.system_message(self.user_number)
+        self.conversation = Conversation(f"{worker}-u{self.user_number}-c{self.conversations}", system)
+        self.turn = 0
+        self.failed_turns = 0
+        self.started_at = time.time()
+
+    @task
+    def take_turn(self) -> None:
+        # Locust kills a user it finds thinking (`wait`) by queueing a GreenletExit. If the think
+        # time ends in the same loop pass, the user wakes first and would start this turn, and the
+        # kill would land mid-request: a request the server saw and the records lost. One yield
+        # lets a queued kill land before anything is sent.
+        gevent.sleep(0)
+        planned = self.plan.turns[self.turn]
+        self.turn += 1
+        messages = self.conversation.prompt_for(planned.question, planned.branch)
+        max_tokens = self.max_tokens or planned.max_tokens
+        min_tokens = planned.min_tokens if self.min_tokens < 0 else (self.min_tokens or None)
+        request = ChatRequest(
+            self.model,
+            messages,
+            max_tokens,
+            min_tokens=min(min_tokens, max_tokens) if min_tokens else None,
+            temperature=self.plan_source.temperature,
+            top_p=self.plan_source.top_p,
+        )
+        context = self._context()
+        result = self.chat.send(request, name=CHAT_NAME, context=context)
+        fire_turn_rows(self.environment.events.request, self.turn, result, context)
+        if result.ok:
+            self.conversation.answer(messages, result.content)
+        else:
+            self.failed_turns += 1
+        if not result.ok or self.turn >= len(self.plan.turns):
+            self._end_conversation("complete" if result.ok else "failed")
+            self._start_conversation()
+        self._next_think = self.plan.turns[self.turn].think_time_s
+
+    def on_stop(self) -> None:
+        if self.turn:
+            self._end_conversation("interrupted")
+
+    def _context(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation.conversation_id,
+            "user_class": type(self).__name__,
+            "scenario": self.plan_source.name,
+            "turn": self.turn,
+            "branch": self.conversation.branches,
+            "target": self.target,
+        }
+
+    def _end_conversation(self, status: str) -> None:
+        plugin = plugin_for(self.environment)
+        plugin.conversation_ended(
+            [
+                self.conversation.conversation_id, type(self).__name__, self.plan_source.name, plugin.worker_name,
+                len(self.plan.turns), self.turn, self.failed_turns, self.conversation.branches,
+                round(self.started_at, 3), round(time.time(), 3), status, self.target,
+            ]
+        )  # fmt: skip

@@ -1,0 +1,305 @@
+"""turnbench inside Locust: listeners on Locust's events, nothing forked or subclassed in its core.
+
+Importing this module (every locustfile does, through `harness.plugin.chat_user`) registers:
+- the turnbench options (`init_command_line_parser`);
+- per-turn rows kept out of the Aggregated total (`init`);
+- on workers and local runners: a record buffer fed by the `request` event, a lag probe, and a
+  greenlet that ships both to the master (`test_start`, `test_stop`);
+- on the master (or local runner): a run directory per test with `run.json`, `requests.csv`,
+  `conversations.csv` and `server_metrics.csv`, finished when the test stops and closed on quit;
+- the exit code: non-zero when more turns failed than `--max-failure-rate` allows.
+Listeners are registered at import (module level) so that on quit they run after the runner's
+own, when the workers' last records have arrived (notes/locust.md 6.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+
+from harness.client.server import server_info
+from harness.plugin.options import add_options
+from harness.plugin.turn_entries import TURN_TYPES, keep_turn_rows_out_of_total
+from harness.recording.lag_probe import LagProbe
+from harness.recording.metrics_scraper import MetricsScraper
+from harness.recording.run_dir import TargetInfo, new_run_dir
+from harness.recording.run_json import RunRecorder
+from harness.recording.turn_rows import FLUSH_INTERVAL_S, MESSAGE, RecordBuffer, RecordWriter, request_row
+from harness.run.process_choice import read_record
+from harness.scenario.scenario import shared_scenario
+
+log = logging.getLogger(__name__)
+DEFAULT_STOP_TIMEOUT_S = 60.0  # when Locust's is 0; long enough for a turn, short enough to wait for
+
+
+class TurnbenchPlugin:
+    """The per-process state, one per Environment."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self.buffer = RecordBuffer()
+        self.probe = LagProbe()
+        self.writer: RecordWriter | None = None
+        self.scraper: MetricsScraper | None = None
+        self.recorder: RunRecorder | None = None
+        self.run_dir: Path | None = None
+        self.scenario_info: dict[str, Any] = {}
+        self.server: dict[str, Any] = {}
+        self._shipper: gevent.Greenlet | None = None
+        self.planned_end_reached = False  # with --turnbench-run-time: did the run last as long as asked?
+        self._used_given_dir = False
+
+    @property
+    def is_master(self) -> bool:
+        return not isinstance(self.environment.runner, WorkerRunner)
+
+    @property
+    def generates_load(self) -> bool:
+        return not isinstance(self.environment.runner, MasterRunner)
+
+    @property
+    def worker_name(self) -> str:
+        runner = self.environment.runner
+        return f"worker-{runner.worker_index}" if isinstance(runner, WorkerRunner) else "local"
+
+    # -- load-generating side -------------------------------------------------------------
+
+    def on_request(self, request_type: str, context: dict[str, Any], **_: Any) -> None:
+        result = context.get("turn_result") if context else None
+        if result is not None and request_type not in TURN_TYPES:
+            self.buffer.requests.append(request_row(result, context, self.worker_name))
+
+    def conversation_ended(self, row: list[Any]) -> None:
+        self.buffer.conversations.append(row)
+
+    def ship(self) -> None:
+        message = self.buffer.take(self.probe.histogram if self.generates_load else None)
+        if message is not None and self.environment.runner is not None:
+            self.environment.runner.send_message(MESSAGE, message)
+
+    def _ship_forever(self) -> None:
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            self.ship()
+            if self.writer is not None:
+                self.writer.flush()
+
+    # -- master side ------------------------------------------------------------------------
+
+    def receive(self, environment: Environment, msg: Any, **_: Any) -> None:
+        if self.writer is not None:
+            self.writer.receive(msg.data)
+
+    def start_run(self) -> None:
+        options = self.environment.parsed_options
+        host = (self.environment.host or "").rstrip("/")
+        self.server = server_info(host, getattr(options, "engine", "") or "")
+        target_name = getattr(options, "target_name", "") or f"{self.server['engine']}"
+        self.scenario_info = self._describe_scenario()
+        scenario = str(self.scenario_info.get("name") or "chat")
+        given = getattr(options, "turnbench_run_dir", "")
+        if given and not self._used_given_dir:
+            self.run_dir = Path(given)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._used_given_dir = True
+        else:
+            self.run_dir = new_run_dir(Path(getattr(options, "turnbench_out", "runs") or "runs"), target_name, scenario)
+        price = float(getattr(options, "price_usd_per_hour", 0.0) or 0.0)
+        target: TargetInfo = {
+            "name": target_name,
+            "engine": self.server["engine"],
+            "base_url": host,
+            "model": str(getattr(options, "model", "") or self.server.get("model") or ""),
+            "api_key_env": getattr(options, "api_key_env", "") or None,
+            "metrics_url": self._metrics_url(host),
+        }
+        if price > 0:
+            target["billing"] = {"kind": "pod", "usd_per_hour": price, "source": "--price-usd-per-hour"}
+        self.writer = RecordWriter(self.run_dir)
+        self.scraper = MetricsScraper(self._metrics_url(host), self.run_dir, getattr(options, "metrics_interval", 5.0))
+        self.scraper.start()
+        self.recorder = RunRecorder(
+            self.run_dir, target, self.scenario_info, _locust_options(options), self.server,
+            lag_limit_ms=float(getattr(options, "lag_limit_ms", 5.0)),
+        )  # fmt: skip
+        log.info("turnbench: recording this test in %s", self.run_dir)
+
+    def _describe_scenario(self) -> dict[str, Any]:
+        """The master builds the scenario too (once), so run.json describes it in every mode."""
+        options = self.environment.parsed_options
+        name = getattr(options, "scenario", "") or next(
+            (getattr(cls, "scenario", "") for cls in self.environment.user_classes), ""
+        )
+        try:
+            return shared_scenario(name, getattr(options, "tokenizer", "") or "").describe()
+        except Exception as exc:  # the users will report it; the record says what happened
+            return {"name": name, "error": str(exc)}
+
+    def finish_run(self) -> None:
+        if self.writer is None or self.recorder is None:
+            return
+        planned = float(getattr(self.environment.parsed_options, "turnbench_run_time", 0.0) or 0.0)
+        # A run given a duration that ended before it (a signal, a crash) is interrupted; a run
+        # without one (the web UI) is complete when someone stops it.
+        status = "complete" if not planned or self.planned_end_reached else "interrupted"
+        if self.scraper is not None:
+            self.scraper.stop()
+            self.scraper = None
+        self.writer.flush()
+        workers = len(getattr(self.environment.runner, "clients", {}) or {}) or 1
+        total = self.writer.total
+        self.recorder.finish(status, self.writer.lag, workers, turns=total.requests, failed_turns=total.failures)  # type: ignore[arg-type]
+        health = self.recorder.info["load_generator"]
+        if health and health["saturated"]:
+            log.warning(
+                "turnbench: the load generator's event loop lagged %.1f ms at p99 (limit %.1f ms): its timings may "
+                "be inflated by that much; use --processes or fewer users per process",
+                health["lag_p99_ms"], self.recorder.lag_limit_ms,
+            )  # fmt: skip
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.finish_run()
+            self.writer.close()
+
+    def _metrics_url(self, host: str) -> str:
+        return getattr(self.environment.parsed_options, "metrics_url", "") or f"{host}/metrics"
+
+
+_plugins: dict[int, TurnbenchPlugin] = {}
+
+
+def plugin_for(environment: Environment) -> TurnbenchPlugin:
+    key = id(environment)
+    if key not in _plugins:
+        _plugins[key] = TurnbenchPlugin(environment)
+    return _plugins[key]
+
+
+def _locust_options(options: Any) -> dict[str, Any]:
+    names = ("num_users", "spawn_rate", "run_time", "processes", "stop_timeout", "headless", "host")
+    recorded = {name: getattr(options, name, None) for name in names}
+    auto = getattr(options, "turnbench_processes_auto", "")
+    if auto:  # `turnbench run --processes auto` chose `processes` (None: plain local mode) from these
+        recorded["processes_auto"] = read_record(auto)
+    return recorded
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    add_options(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    keep_turn_rows_out_of_total()
+    plugin = plugin_for(environment)
+    if plugin.is_master and not environment.stop_timeout:
+        # Locust's default (0) kills users mid-turn on Stop and ramp-down: turns the server saw
+        # would end as `stopped` failures. People stop between turns; the master passes this on
+        # to its workers with each spawn.
+        environment.stop_timeout = DEFAULT_STOP_TIMEOUT_S
+        log.info("turnbench: users finish their turn when stopped (--stop-timeout %gs)", DEFAULT_STOP_TIMEOUT_S)
+    if plugin.generates_load:
+        environment.events.request.add_listener(plugin.on_request)
+    if plugin.is_master and environment.runner is not None:
+        environment.runner.register_message(MESSAGE, plugin.receive)
+    if plugin.is_master:
+        # Registered after the runner's own quitting listener, so (quitting fires in reverse) it runs
+        # first: on Ctrl-C or SIGTERM, users finish their turn and workers ship their records before
+        # Locust quits, which on its own would cut them off (LocalRunner, MasterRunner.quit).
+        environment.events.quitting.add_listener(_stop_gracefully)
+    if environment.web_ui is not None:
+        from harness.plugin.turns_tab import add_turns_tab
+
+        add_turns_tab(environment, lambda: plugin.writer.turns if plugin.writer is not None else {})
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    plugin = plugin_for(environment)
+    if plugin.is_master:
+        plugin.close()  # a previous test started from the web UI
+        plugin.start_run()
+        run_time = float(getattr(environment.parsed_options, "turnbench_run_time", 0.0) or 0.0)
+        if run_time > 0:
+            gevent.spawn(_stop_after, environment, run_time)
+    if plugin.generates_load:
+        plugin.probe.start()
+    if plugin._shipper is None:
+        plugin._shipper = gevent.spawn(plugin._ship_forever)
+
+
+def _stop_after(environment: Environment, seconds: float) -> None:
+    """Stop first (users finish their turns and the records arrive), then quit."""
+    gevent.sleep(seconds)
+    runner = environment.runner
+    if runner is None:
+        return
+    plugin_for(environment).planned_end_reached = True
+    log.info("turnbench: run time of %gs reached, stopping users at their next turn boundary", seconds)
+    if isinstance(runner, MasterRunner):
+        _quit_workers(runner)
+    else:
+        runner.stop()
+    runner.quit()
+
+
+def _stop_gracefully(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner) and runner.worker_count:
+        log.info("turnbench: stopping users at their next turn boundary before quitting")
+        _quit_workers(runner)
+    elif runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
+        log.info("turnbench: stopping users at their next turn boundary before quitting")
+        runner.stop()
+
+
+def _quit_workers(runner: MasterRunner) -> None:
+    """Ask every worker to quit, and wait until each has shipped its records and gone.
+
+    Not `runner.stop()`: Locust's "stop" drops the workers from the master's list while each
+    sleeps out the stop timeout, so the "quit" that follows never reaches them and they linger
+    until their heartbeat times out (60 s). A worker told to quit lets its users finish their
+    turn, ships its records (test_stop, quitting) and then says "quit", in that order on one
+    connection; when the last one has, Locust's master stops the test itself.
+    """
+    for client in list(runner.clients.all):
+        runner.send_message("quit", client_id=client.id)
+    deadline = time.monotonic() + float(runner.environment.stop_timeout or 0) + 30.0
+    while runner.worker_count > 0 and time.monotonic() < deadline:
+        gevent.sleep(0.1)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    plugin = plugin_for(environment)
+    plugin.ship()
+    if plugin.is_master:
+        plugin.finish_run()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    plugin = plugin_for(environment)
+    plugin.ship()
+    plugin.probe.stop()
+    if plugin._shipper is not None:
+        plugin._shipper.kill(block=False)
+    if not plugin.is_master or plugin.writer is None:
+        return
+    plugin.close()
+    total = plugin.writer.total
+    limit = float(getattr(environment.parsed_options, "max_failure_rate", 0.05))
+    rate = total.failures / total.requests if total.requests else 0.0
+    if environment.process_exit_code is None:
+        environment.process_exit_code = 1 if rate > limit else 0
+    if rate > limit:
+        log.error("turnbench: %.1f%% of %d turns failed (limit %.1f%%)", rate * 100, total.requests, limit * 100)

@@ -1,0 +1,113 @@
+"""The run directory: the contract between a run (harness) and its analysis.
+
+One run against one target writes `runs/<UTC time>-<target>-<scenario>/` with the files below.
+The harness writes them; `analysis/` reads them and nothing else. This module holds only names,
+columns and shapes (no Locust, no I/O beyond naming), so both sides can import it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Literal, NotRequired, TypedDict
+
+RUN_JSON = "run.json"
+REQUESTS_CSV = "requests.csv"
+CONVERSATIONS_CSV = "conversations.csv"
+SERVER_METRICS_CSV = "server_metrics.csv"
+LOCUST_PREFIX = "locust"  # Locust's own --csv files: locust_stats.csv, locust_stats_history.csv, ...
+LOCUST_STATS_CSV = f"{LOCUST_PREFIX}_stats.csv"
+LOCUST_HISTORY_CSV = f"{LOCUST_PREFIX}_stats_history.csv"
+LOCUST_FAILURES_CSV = f"{LOCUST_PREFIX}_failures.csv"
+LOCUST_EXCEPTIONS_CSV = f"{LOCUST_PREFIX}_exceptions.csv"
+
+# One row per turn request, from every worker. Times in ms from t0 (harness.client.measurement);
+# started_at in epoch seconds; token counts as the server reported them (empty when it did not).
+REQUEST_COLUMNS = (
+    "conversation_id", "user_class", "scenario", "turn", "branch", "started_at",
+    "ttft_ms", "ttfo_ms", "e2e_ms", "tpot_ms", "itl_p50_ms", "itl_p99_ms", "itl_max_ms",
+    "prompt_tokens", "cached_tokens", "completion_tokens",
+    "ok", "error_kind", "error", "http_status", "worker", "request_id", "target",
+)  # fmt: skip
+
+# One row per conversation. status: complete (every planned turn done), failed (a turn failed and
+# the person gave up), interrupted (the run ended first).
+CONVERSATION_COLUMNS = (
+    "conversation_id", "user_class", "scenario", "worker", "turns_planned", "turns_done",
+    "turns_failed", "branches", "started_at", "ended_at", "status", "target",
+)  # fmt: skip
+
+# The engine's Prometheus metrics, scraped during the run. `common` maps engine names to shared
+# ones (see harness.recording.metrics_scraper): cache_hit_rate, running, waiting, kv_usage,
+# prompt_tokens_total, cached_tokens_total, generation_tokens_total; empty for other metrics.
+SERVER_METRIC_COLUMNS = ("time", "name", "labels", "value", "common")
+
+# runs/index.csv: one row per run, appended by `turnbench run`, read by `turnbench report --trend`.
+# Times in ms, failure_rate and cached_share as fractions; started_at/ended_at epoch seconds.
+INDEX_CSV = "index.csv"
+INDEX_COLUMNS = (
+    "run_id", "run_dir", "started_at", "ended_at", "target", "engine", "scenario", "users", "turns",
+    "failure_rate", "ttft_p50_ms", "ttft_p95_ms", "e2e_p50_ms", "e2e_p95_ms", "tpot_p95_ms", "cached_share",
+    "lag_p99_ms", "saturated", "status", "exit_code",
+)  # fmt: skip
+
+RunStatus = Literal["complete", "interrupted", "failed"]
+
+
+class Billing(TypedDict):
+    kind: Literal["pod", "serverless"]
+    usd_per_hour: NotRequired[float]  # pod: per pod (all its GPUs), per hour
+    usd_per_gpu_second: NotRequired[float]  # serverless: per GPU, per second of worker time
+    source: NotRequired[str]  # where the price came from (live API, dated default, user)
+
+
+class TargetInfo(TypedDict):
+    name: str
+    engine: Literal["vllm", "sglang", "openai"]
+    base_url: str
+    model: str
+    api_key_env: NotRequired[str | None]  # the NAME of the variable, never the key
+    metrics_url: NotRequired[str | None]
+    gpu_type: NotRequired[str | None]
+    gpu_count: NotRequired[int]
+    billing: NotRequired[Billing]
+    launch: NotRequired[dict[str, object]]
+
+
+class LoadGeneratorHealth(TypedDict):
+    lag_p50_ms: float
+    lag_p99_ms: float
+    lag_max_ms: float
+    cpu_percent_max: float
+    workers: int
+    saturated: bool  # lag p99 above the limit: timings may be inflated
+
+
+class RunInfo(TypedDict):
+    turnbench_version: str
+    run_id: str
+    scenario: dict[str, object]  # name, seed, source, tokenizer, exact_tokens, ...
+    target: TargetInfo
+    locust: dict[str, object]  # users, spawn_rate, run_time, processes, shape, ...
+    server: dict[str, object]  # version and flags as the server reports them; emulator: bool
+    started_at: float
+    ended_at: float | None
+    status: RunStatus
+    load_generator: LoadGeneratorHealth | None
+    cache_flushed: NotRequired[bool | None]  # a flush was requested before the run, and succeeded
+
+
+def run_dir_name(target: str, scenario: str, when: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when if when is not None else time.time()))
+    return f"{stamp}-{_slug(target)}-{_slug(scenario)}"
+
+
+def new_run_dir(root: Path, target: str, scenario: str) -> Path:
+    path = root / run_dir_name(target, scenario)
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"

@@ -1,0 +1,252 @@
+"""`turnbench run`: one headless Locust run against one target, into one run directory.
+
+It checks what a user can get wrong before any load starts (the config, the scenario file, the
+host, the model name) and answers each in one line; then it runs Locust in its own process group
+(Locust owns the gevent patching and, with --processes or --workers, its worker processes). The
+first Ctrl-C or SIGTERM asks Locust to stop gracefully: users finish their turn, records are
+flushed and run.json says "interrupted"; a second one ends everything at once.
+
+Exit codes, for schedulers: 0 every SLO gate passed; 3 a gate failed; 4 the load generator was
+saturated, so the numbers cannot be trusted; 1 the run itself failed (Locust failed, too many
+turns failed, nothing was measured); 130 interrupted; 2 a usage mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.client.server import ServerError, engine_of, model_cards
+from harness.recording.run_dir import LOCUST_PREFIX, new_run_dir
+from harness.run.config import AUTO, ConfigError, add_run_options, resolve
+from harness.run.outcome import Outcome, judge
+
+if TYPE_CHECKING:
+    from harness.run.process_choice import ProcessChoice
+    from harness.scenario.scenario import Scenario
+
+# A file Locust loads, not a module turnbench imports (locustfiles/ sits above harness/): it is
+# found next to this package, in a checkout and in an installed wheel alike.
+LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfiles" / "any_scenario.py"
+DEFAULT_RAMP_USERS = "5,10,20,40"  # harness/plugin/options.py's --ramp-users (importing it imports Locust)
+
+
+class RunError(Exception):
+    """A reason the run cannot start; one line for the user."""
+
+
+@dataclass(frozen=True)
+class Preflight:
+    models: list[str]
+    engine: str
+
+
+def preflight(host: str, model: str, api_key_env: str | None) -> Preflight:
+    """The host answers and serves the model, or a one-line reason why not."""
+    try:
+        cards = model_cards(host, api_key_env)
+    except ServerError as exc:
+        raise RunError(str(exc)) from exc
+    models = [str(card.get("id")) for card in cards]
+    if model and models and model not in models:
+        raise RunError(f"{host} does not serve model {model!r} (it serves: {', '.join(models)})")
+    return Preflight(models, engine_of(cards))
+
+
+def add_run_parser(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "run",
+        help="one headless multi-turn load test against one target, into a run directory",
+        description="Run Locust users holding multi-turn conversations against one OpenAI-compatible server. "
+        "Exit codes: 0 SLO gates passed, 3 a gate failed, 4 load generator saturated, 1 the run failed.",
+    )
+    run.add_argument("--config", default=None, help="a run configuration (TOML: [run], [slo], [locust])")
+    add_run_options(run)
+    run.add_argument("--slo", nargs="+", default=None, metavar="GATE=VALUE",
+                     help="e.g. ttft_p95_ms=2000 e2e_p95_ms=30000 failure_rate=0.01 per_turn=true")  # fmt: skip
+    run.add_argument("--dry-run", action="store_true", help="print the Locust command, check nothing, run nothing")
+    run.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust as they are")
+
+
+def parse_timespan(text: str) -> int:
+    # Imported here: importing locust monkey-patches the process with gevent, which the
+    # command line must not do before it knows the subcommand (the emulator runs asyncio).
+    from locust.util.timespan import parse_timespan as parse
+
+    return int(parse(text))
+
+
+def validate_scenario(name: str, tokenizer: str) -> Scenario:
+    from harness.scenario.scenario import ScenarioError, load_scenario
+    from harness.scenario.tokenizer import load_tokenizer
+
+    try:
+        return load_scenario(name, load_tokenizer(tokenizer or None))
+    except ScenarioError as exc:
+        raise RunError(str(exc)) from exc
+
+
+def auto_processes(s: dict[str, Any], scenario: Scenario, locust_args: list[str]) -> ProcessChoice:
+    """`--processes auto`: what the expected token rate needs, said on stderr before anything runs."""
+    from harness.bench import cpu_per_token as client_cost
+    from harness.run.process_choice import choose_processes, expected_token_rate, usable_cores
+
+    max_tokens = _whole_number(_locust_value(locust_args, "--max-tokens") or "0", "--max-tokens")
+    users = s["users"]
+    if s["shape"]:  # the shape sets the users: size for its largest level
+        levels = (_locust_value(locust_args, "--ramp-users") or DEFAULT_RAMP_USERS).split(",")
+        users = max(_whole_number(level, "--ramp-users") for level in levels if level.strip())
+    rate = expected_token_rate(scenario, users, s["think_time_scale"], s["expected_stream_tps"], max_tokens)
+    cost = client_cost.load()
+    if cost.warning:
+        print(f"turnbench run: warning: {cost.warning}", file=sys.stderr)
+    choice = choose_processes(rate, cost, usable_cores())
+    print(f"turnbench run: --processes auto chose {choice.processes}: {choice.reason}", file=sys.stderr)
+    if choice.warning:
+        print(f"turnbench run: warning: {choice.warning}", file=sys.stderr)
+    return choice
+
+
+def _locust_value(locust_args: list[str], flag: str) -> str | None:
+    """The value Locust will see for `flag` among the arguments passed through (the last one wins)."""
+    value = None
+    for i, arg in enumerate(locust_args):
+        if arg == flag and i + 1 < len(locust_args):
+            value = locust_args[i + 1]
+        elif arg.startswith(f"{flag}="):
+            value = arg.partition("=")[2]
+    return value
+
+
+def _whole_number(text: str, flag: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise RunError(f"{flag} {text!r}: expected a whole number") from None
+
+
+def locust_command(s: dict[str, Any], run_dir: Path, engine: str, extra: list[str]) -> list[str]:
+    files = str(LOCUSTFILE)
+    if s["shape"]:
+        files += "," + str(LOCUSTFILE.with_name("shapes.py"))
+    command = [
+        sys.executable, "-m", "locust", "-f", files, "--headless", "--host", s["host"],
+        "--csv", str(run_dir / LOCUST_PREFIX), "--csv-full-history", "--only-summary",
+        "--stop-timeout", f"{s['stop_timeout']:g}", "--scenario", s["scenario"], "--turnbench-run-dir", str(run_dir),
+        "--think-time-scale", f"{s['think_time_scale']:g}", "--max-failure-rate", f"{s['max_failure_rate']:g}",
+        "--price-usd-per-hour", f"{s['price_usd_per_hour']:g}", "--loglevel", "WARNING",
+        "--target-name", s["target_name"] or engine or "target",
+    ]  # fmt: skip
+    if not s["shape"]:
+        command += ["-u", str(s["users"]), "-r", f"{s['spawn_rate']:g}",
+                    "--turnbench-run-time", str(parse_timespan(s["run_time"]))]  # fmt: skip
+    for option in ("model", "tokenizer", "engine", "api_key_env"):
+        value = s[option] or (engine if option == "engine" else "")
+        if value:
+            command += [f"--{option.replace('_', '-')}", value]
+    if s["processes"]:
+        command += ["--processes", str(s["processes"])]
+    if s.get("processes_auto"):
+        command += ["--turnbench-processes-auto", s["processes_auto"]]
+    return command + s["locust_extra"] + [a for a in extra if a != "--"]
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        s = resolve(args)
+        parse_timespan(s["run_time"])
+    except ConfigError as exc:
+        raise RunError(str(exc)) from exc
+    except ValueError as exc:
+        raise RunError(f"run time {s['run_time']!r}: use a duration like 60s, 5m or 1h30m") from exc
+    if not s["host"]:
+        raise RunError("no target: give --host URL (or [run] host in the config, or TURNBENCH_HOST)")
+    if s["expected_stream_tps"] <= 0:
+        raise RunError(f"--expected-stream-tps {s['expected_stream_tps']:g}: expected tokens per second above 0")
+    loaded = None
+    if s["processes"] == AUTO:
+        if s["workers"]:
+            raise RunError("--processes auto and --workers N do not mix: choose one (auto sizes --processes)")
+        loaded = validate_scenario(s["scenario"], s["tokenizer"])
+        choice = auto_processes(s, loaded, [*s["locust_extra"], *args.locust_args])
+        # 1 is plain local mode: Locust gets no --processes at all.
+        s = {**s, "processes": choice.processes if choice.processes > 1 else 0, "processes_auto": choice.record()}
+    if args.dry_run:
+        print(" ".join(locust_command(s, Path(s["out"]) / "<run-dir>", s["engine"], args.locust_args)))
+        return 0
+    if loaded is None:
+        validate_scenario(s["scenario"], s["tokenizer"])
+    checked = preflight(s["host"], s["model"], s["api_key_env"] or None)
+    target = s["target_name"] or checked.engine or "target"
+    scenario = Path(s["scenario"]).stem if s["scenario"].endswith((".toml", ".json")) else s["scenario"]
+    run_dir = new_run_dir(Path(s["out"]), target, scenario.replace("sharegpt:", "sharegpt-"))
+    command = locust_command(s, run_dir, checked.engine, args.locust_args)
+    code, interrupted = _run_locust(command, s["workers"])
+    outcome: Outcome = judge(run_dir, code, interrupted, s)
+    print(outcome.summary_line)
+    return outcome.exit_code
+
+
+def _run_locust(command: list[str], workers: int) -> tuple[int, bool]:
+    """Run Locust (and its workers); forward the first signal, end everything on the second."""
+    processes = _start(command, workers)
+    state = {"signals": 0}
+
+    def forward(signum: int, _frame: object) -> None:
+        state["signals"] += 1
+        # The first signal goes to Locust's master process only (not its group, which holds the
+        # workers it forked for --processes), and the master stops its workers in order. It is
+        # always SIGTERM: Locust handles it itself, while SIGINT may have been inherited as ignored
+        # (a background job of a non-interactive shell) and would then do nothing. The second
+        # kills every process group at once.
+        for process in processes if state["signals"] > 1 else processes[:1]:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    if state["signals"] > 1:
+                        os.killpg(process.pid, signal.SIGKILL)
+                    else:
+                        os.kill(process.pid, signal.SIGTERM)
+        if state["signals"] > 1:
+            print("turnbench run: stopped at once; the last seconds of records may be missing", file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = processes[0].wait()
+        for worker in processes[1:]:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code, state["signals"] > 0
+
+
+def _start(command: list[str], workers: int) -> list[subprocess.Popen[bytes]]:
+    # Each in its own session: a Ctrl-C at the terminal reaches only turnbench, which forwards it
+    # once, instead of every process at once (which would cut the graceful stop short).
+    if not workers:
+        return [subprocess.Popen(command, start_new_session=True)]
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    master = subprocess.Popen(
+        [*command, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+         "--expect-workers", str(workers), "--expect-workers-max-wait", "60"], start_new_session=True,
+    )  # fmt: skip
+    files = command[command.index("-f") + 1]
+    worker_command = [sys.executable, "-m", "locust", "-f", files, "--worker", "--master-host", "127.0.0.1",
+                      "--master-port", str(port), "--loglevel", "WARNING"]  # fmt: skip
+    time.sleep(0.5)
+    return [master, *(subprocess.Popen(worker_command, start_new_session=True) for _ in range(workers))]

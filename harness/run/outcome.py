@@ -1,0 +1,117 @@
+"""How a finished `turnbench run` is judged: exit code, one summary line, JUnit, run history.
+
+The order of verdicts matters: a run that failed or was interrupted says nothing about the SLO;
+a saturated load generator makes every latency suspect, so it outranks a failed gate.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.client.measurement import percentile
+from harness.recording.run_dir import INDEX_COLUMNS, INDEX_CSV, REQUESTS_CSV, RUN_JSON
+from harness.run.slo_gates import GateResult, evaluate, junit_xml
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_GATE_FAILED, EXIT_SATURATED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
+JUNIT_XML = "junit.xml"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int
+    summary_line: str
+    gates: tuple[GateResult, ...]
+
+
+def judge(run_dir: Path, locust_code: int, interrupted: bool, settings: dict[str, Any]) -> Outcome:
+    info = _read_json(run_dir / RUN_JSON)
+    requests = run_dir / REQUESTS_CSV
+    slo = {k: v for k, v in settings["slo"].items() if k != "per_turn"}
+    gates = evaluate(requests, slo, bool(settings["slo"].get("per_turn"))) if requests.exists() and slo else []
+    figures = key_figures(requests)
+    saturated = bool((info.get("load_generator") or {}).get("saturated"))
+    if interrupted or info.get("status") == "interrupted":
+        code, verdict = EXIT_INTERRUPTED, "INTERRUPTED"
+    elif locust_code != 0 or not figures["turns"]:
+        code, verdict = EXIT_RUN_FAILED, "RUN FAILED"
+    elif saturated:
+        code, verdict = EXIT_SATURATED, "SATURATED (timings untrustworthy)"
+    elif any(not g.passed for g in gates):
+        code, verdict = EXIT_GATE_FAILED, "SLO FAILED"
+    else:
+        code, verdict = EXIT_OK, "PASS"
+    extra = [
+        ("run completed", None if code not in (EXIT_RUN_FAILED, EXIT_INTERRUPTED) else verdict),
+        ("load generator not saturated", "event-loop lag above the limit" if saturated else None),
+    ]
+    (run_dir / JUNIT_XML).write_text(junit_xml(gates, extra))
+    _append_index(Path(settings["out"]) / INDEX_CSV, run_dir, info, figures, settings, code)
+    failed = [g.describe() for g in gates if not g.passed]
+    line = (
+        f"turnbench run: {verdict} (exit {code}): {figures['turns']} turns, "
+        f"{figures['failure_rate']:.1%} failed, TTFT p95 {_ms(figures['ttft_p95_ms'])}, "
+        f"E2E p95 {_ms(figures['e2e_p95_ms'])}" + (f"; {'; '.join(failed)}" if failed else "") + f" -> {run_dir}"
+    )
+    return Outcome(code, line, tuple(gates))
+
+
+def key_figures(requests: Path) -> dict[str, Any]:
+    rows = []
+    if requests.exists():
+        with requests.open(newline="") as file:
+            rows = list(csv.DictReader(file))
+    ok = [r for r in rows if r["ok"] == "True"]
+
+    def p(column: str, q: float) -> float | None:
+        values = sorted(float(r[column]) for r in ok if r[column])
+        return percentile(values, q) if values else None
+
+    prompt = sum(int(r["prompt_tokens"] or 0) for r in ok)
+    return {
+        "turns": len(rows),
+        "failure_rate": (len(rows) - len(ok)) / len(rows) if rows else 0.0,
+        "ttft_p50_ms": p("ttft_ms", 0.5), "ttft_p95_ms": p("ttft_ms", 0.95),
+        "e2e_p50_ms": p("e2e_ms", 0.5), "e2e_p95_ms": p("e2e_ms", 0.95), "tpot_p95_ms": p("tpot_ms", 0.95),
+        "cached_share": sum(int(r["cached_tokens"] or 0) for r in ok) / prompt if prompt else None,
+    }  # fmt: skip
+
+
+def _append_index(
+    path: Path, run_dir: Path, info: dict[str, Any], figures: dict[str, Any], s: dict[str, Any], code: int
+) -> None:
+    health = info.get("load_generator") or {}
+    target = info.get("target") or {}
+    row = {
+        **figures,
+        "run_id": run_dir.name, "run_dir": str(run_dir), "started_at": info.get("started_at"),
+        "ended_at": info.get("ended_at"), "target": target.get("name"), "engine": target.get("engine"),
+        "scenario": (info.get("scenario") or {}).get("name", s["scenario"]), "users": s["users"],
+        "lag_p99_ms": health.get("lag_p99_ms"), "saturated": health.get("saturated"),
+        "status": info.get("status"), "exit_code": code,
+    }  # fmt: skip
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="") as file:
+        writer = csv.writer(file)
+        if new:
+            writer.writerow(INDEX_COLUMNS)
+        writer.writerow(["" if row.get(c) is None else _round(row[c]) for c in INDEX_COLUMNS])
+
+
+def _round(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
