@@ -14,11 +14,14 @@ from typing import Any
 
 from analysis.errors import AnalysisError
 from analysis.trend.regressions import DEFAULT_BASELINE_RUNS, DEFAULT_TOLERANCE
+from harness.key_value import number_pairs
+from harness.slo import Slo, SloError
 
 DEFAULT_IDLE_TIMEOUT_S = 5.0  # = analysis.figures.cost.DEFAULT_IDLE_TIMEOUT_S, repeated to keep this import light
 # --trend --gate: 1 is taken by `turnbench run` (the run failed) and 2 by a user mistake, so a
 # scheduler can tell "slower than usual" from both.
 REGRESSION_EXIT_CODE = 3
+FIRST = " (run directories go first)"  # what a KEY=VALUE mistake after RUN_DIR... usually is
 
 
 def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -112,8 +115,8 @@ def run_report(args: argparse.Namespace) -> int:
     result = build_report(
         run_dirs,
         out,
-        slo=parse_pairs("--slo", args.slo, "ttft_p95_ms=2000") if args.slo else None,
-        prices=parse_pairs("--price", args.price, "vllm=7.98") if args.price else None,
+        slo=_slo(args.slo) if args.slo else None,
+        prices=number_pairs(args.price, "--price", "vllm=7.98", AnalysisError, FIRST) if args.price else None,
         idle_timeout_s=args.idle_timeout,
         baseline=args.baseline,
     )
@@ -140,20 +143,8 @@ def run_trend(args: argparse.Namespace) -> int:
     return REGRESSION_EXIT_CODE if args.gate and result.regression else 0
 
 
-def parse_pairs(option: str, items: list[str], example: str) -> dict[str, float]:
-    """KEY=NUMBER items into a dict; anything else is a one-line AnalysisError."""
-    pairs: dict[str, float] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise AnalysisError(
-                f"{option}: expected KEY=NUMBER like {example}, got {item!r} (run directories go first)"
-            )
-        try:
-            value = float(text)
-        except ValueError:
-            raise AnalysisError(f"{option}: {key}: {text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise AnalysisError(f"{option}: {key}: {text!r} is not a finite number")
-        pairs[key] = value
-    return pairs
+def _slo(items: list[str]) -> Slo:
+    try:
+        return Slo.parse(items, hint=FIRST)
+    except SloError as exc:
+        raise AnalysisError(str(exc)) from exc

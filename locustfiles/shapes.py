@@ -14,6 +14,7 @@ import logging
 
 from locust import LoadTestShape
 
+from harness.plugin.options import DEFAULTS, options_of
 from harness.plugin.turn_entries import TTFT
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,8 @@ log = logging.getLogger(__name__)
 
 class StepRamp(LoadTestShape):
     def _levels(self) -> tuple[list[int], float]:
-        options = self.runner.environment.parsed_options if self.runner else None
-        users = [int(u) for u in str(getattr(options, "ramp_users", "5,10,20,40")).split(",") if u.strip()]
-        return users, float(getattr(options, "ramp_stage_seconds", 60.0))
+        options = options_of(self.runner.environment) if self.runner else DEFAULTS
+        return options.ramp_levels, options.ramp_stage_seconds
 
     def tick(self) -> tuple[int, float] | None:
         users, seconds = self._levels()
@@ -59,8 +59,7 @@ class CapacitySearch(StepRamp):
 
     def _stage_held(self, users: int) -> bool:
         assert self.runner is not None
-        options = self.runner.environment.parsed_options
-        slo = float(getattr(options, "slo_ttft_p95_ms", 2000.0))
+        slo = options_of(self.runner.environment).slo_ttft_p95_ms
         entries = [e for (_, kind), e in self.runner.stats.entries.items() if kind == TTFT and e.num_requests]
         worst = max((e.get_response_time_percentile(0.95) for e in entries), default=0.0)
         log.info("capacity: %d users, worst per-turn TTFT p95 %.0f ms (SLO %.0f ms)", users, worst, slo)

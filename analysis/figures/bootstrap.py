@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.figures.percentiles import FloatArray, of_sorted, rank
+from analysis.figures.percentiles import FloatArray, of_sorted
+from harness.client.measurement import nearest_rank
 
 RESAMPLES = 4000  # percentile-interval endpoints move by < 0.005 in the ratio beyond this
 SEED = 20261101  # fixed: the same run directories always give the same intervals
@@ -43,7 +44,7 @@ class RatioEstimate:
 def resampled_percentiles(sorted_values: FloatArray, q: float, rng: np.random.Generator, resamples: int) -> FloatArray:
     """The nearest-rank q-percentile of `resamples` bootstrap resamples of an ascending array."""
     n = len(sorted_values)
-    k = rank(q, n)
+    k = nearest_rank(q, n)
     order_statistics = rng.beta(k, n + 1 - k, size=resamples)
     indices = np.minimum((order_statistics * n).astype(np.int64), n - 1)
     return sorted_values[indices]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.figures.percentiles import percentile
-from analysis.figures.slo import Slo
+from harness.slo import Slo
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,16 @@ class ConversationFigures:
 
 
 def slo_turns(requests: pd.DataFrame, slo: Slo) -> np.ndarray:
-    """Per request row: it succeeded within both bounds (NaN TTFT compares False, as it should)."""
+    """Per request row: it succeeded within the latency bounds (NaN TTFT compares False, as it should).
+
+    TPOT is undefined for a one-token answer (NaN), which cannot miss a TPOT bound.
+    """
     ttft = requests["ttft_ms"].to_numpy(dtype=np.float64)
     e2e = requests["e2e_ms"].to_numpy(dtype=np.float64)
     result: np.ndarray = requests["ok"].to_numpy() & (ttft <= slo.ttft_ms) & (e2e <= slo.e2e_ms)
+    if slo.tpot_p95_ms is not None:
+        tpot = requests["tpot_ms"].to_numpy(dtype=np.float64)
+        result &= np.isnan(tpot) | (tpot <= slo.tpot_ms)
     return result
 
 

@@ -12,8 +12,8 @@ from analysis.figures.caveats import EMULATED_NOTICE, Caveat, caveats
 from analysis.figures.per_target import TargetAnalysis, analyse
 from analysis.figures.prices import resolve_price
 from analysis.figures.ratios import Comparison, compare
-from analysis.figures.slo import Slo
 from analysis.reading.load import Run, load_runs
+from harness.slo import DEFAULT_SLO, Slo, SloError
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,14 @@ class Findings:
 
 def find(
     run_dirs: Sequence[Path],
-    slo: Mapping[str, float] | None,
+    slo: Slo | Mapping[str, float] | None,
     prices: Mapping[str, float] | None,
     idle_timeout_s: float,
     baseline: str | None = None,
 ) -> Findings:
     if not (math.isfinite(idle_timeout_s) and idle_timeout_s >= 0):
         raise AnalysisError(f"--idle-timeout: expected seconds >= 0, got {idle_timeout_s}")
-    objective = Slo.parse(slo)
+    objective = _objective(slo)
     runs = load_runs(run_dirs)
     overrides = _check_prices(prices or {}, runs)
     targets = [
@@ -73,3 +73,16 @@ def _baseline(targets: Sequence[TargetAnalysis], name: str | None) -> TargetAnal
     raise AnalysisError(
         f"--baseline: no run has target {name!r}; the targets are {', '.join(t.label for t in targets)}"
     )
+
+
+def _objective(slo: Slo | Mapping[str, float] | None) -> Slo:
+    """The SLO the report holds conversations and load levels to; the default when none was given."""
+    if slo is None:
+        return DEFAULT_SLO
+    try:
+        objective = slo if isinstance(slo, Slo) else Slo.from_mapping(slo)
+    except SloError as exc:
+        raise AnalysisError(str(exc)) from exc
+    if not objective.bounds:
+        raise AnalysisError("--slo: give at least one bound, e.g. ttft_p95_ms=2000")
+    return objective

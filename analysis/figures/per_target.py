@@ -14,9 +14,9 @@ from analysis.figures.cost import CostFigures, cost_figures
 from analysis.figures.percentiles import percentile
 from analysis.figures.prices import Price
 from analysis.figures.ramp import Ramp, ramp_figures
-from analysis.figures.slo import Slo
 from analysis.figures.turns import TurnFigures, TurnGroup, figures, turn_groups
 from analysis.reading.load import Run
+from harness.slo import Slo
 
 # Shared names the scraper gives engine metrics (harness.recording.run_dir.SERVER_METRIC_COLUMNS), in report order.
 SERVER_METRICS = ("cache_hit_rate", "kv_usage", "running", "waiting")

@@ -1,10 +1,9 @@
-"""Percentiles of raw values, the one way turnbench computes them.
+"""Percentiles of raw values over numpy arrays, by the one rule turnbench has.
 
-Method: nearest rank, which is numpy's `method="inverted_cdf"`: the q-th percentile of n values is
-the k-th smallest with k = ceil(q * n) (at least 1). It is always an observed value, never an
-interpolation, so a reported p99 TTFT is a turn that really happened; it is also what the harness
-uses for per-request ITL (harness.client.measurement.percentile). Locust's bucketed percentiles are used
-only in Locust-CSV-only mode, and the report says so there.
+The rule is the measurement contract's (harness.client.measurement.nearest_rank): the q-th
+percentile of n values is the k-th smallest with k = ceil(q * n), always an observed value. This
+module applies it to columns with missing values. Locust's bucketed percentiles are used only in
+Locust-CSV-only mode, and the report says so there.
 """
 
 from __future__ import annotations
@@ -14,12 +13,9 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from harness.client.measurement import nearest_rank
+
 FloatArray = npt.NDArray[np.float64]
-
-
-def rank(q: float, n: int) -> int:
-    """1-based nearest rank of quantile q (0 < q <= 1) among n values."""
-    return max(1, math.ceil(q * n))
 
 
 def sorted_finite(values: object) -> FloatArray:
@@ -35,7 +31,7 @@ def of_sorted(sorted_values: FloatArray, q: float) -> float:
     n = len(sorted_values)
     if n == 0:
         return math.nan
-    return float(sorted_values[rank(q, n) - 1])
+    return float(sorted_values[nearest_rank(q, n) - 1])
 
 
 def percentile(values: object, q: float) -> float:

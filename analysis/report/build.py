@@ -18,6 +18,7 @@ from analysis.report.plots import draw_all
 from analysis.report.render_html import render_html
 from analysis.report.render_md import render_markdown
 from analysis.report.summary import summary_dict, terminal_text
+from harness.slo import Slo
 
 HTML_NAME, MARKDOWN_NAME, SUMMARY_NAME = "report.html", "report.md", "summary.json"
 
@@ -35,7 +36,7 @@ class ReportResult:
 def build_report(
     run_dirs: Sequence[Path],
     out: Path,
-    slo: Mapping[str, float] | None,
+    slo: Slo | Mapping[str, float] | None,
     prices: Mapping[str, float] | None,
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     baseline: str | None = None,

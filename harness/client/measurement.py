@@ -27,10 +27,18 @@ from harness.client.dialect import Chunk, Usage, cached_tokens
 from harness.client.turn_result import ErrorKind, TurnResult
 
 
+def nearest_rank(q: float, n: int) -> int:
+    """The percentile rule of every figure turnbench prints: the 1-based rank ceil(q * n), at least 1.
+
+    The q-th percentile of n values is always an observed value, never an interpolation, so a
+    reported p99 TTFT is a turn that really happened (numpy's `method="inverted_cdf"`).
+    """
+    return max(1, math.ceil(q * n))
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile (an observed value, never interpolated) of a sorted list."""
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[rank - 1]
+    """Nearest-rank percentile of a sorted list."""
+    return sorted_values[nearest_rank(q, len(sorted_values)) - 1]
 
 
 def tpot_ms(e2e_ms: float, ttft_ms: float | None, completion_tokens: int | None) -> float | None:

@@ -21,6 +21,7 @@ import harness.plugin.plugin  # noqa: F401  (registers turnbench's listeners and
 from harness.client.chat_client import ChatClient, Timeouts
 from harness.client.request import ChatRequest
 from harness.client.server import ClientConfigError, served_model
+from harness.plugin.options import options_of
 from harness.plugin.plugin import plugin_for
 from harness.plugin.turn_entries import CHAT_NAME, fire_turn_rows
 from harness.scenario.conversation import Conversation
@@ -39,34 +40,26 @@ class ChatUser(FastHttpUser):
     connection_timeout = 10.0
 
     def on_start(self) -> None:
-        options = self.environment.parsed_options
-        name = getattr(options, "scenario", "") or self.scenario
+        options = options_of(self.environment)
         try:
-            self.plan_source = shared_scenario(name, getattr(options, "tokenizer", "") or "")
+            self.plan_source = shared_scenario(options.scenario or self.scenario, options.tokenizer)
         except ScenarioError as exc:
             if self.environment.runner is not None:
                 self.environment.runner.quit()
             raise StopUser(str(exc)) from exc
-        timeouts = Timeouts(
-            first_token=float(getattr(options, "first_token_timeout", 300.0)),
-            stall=float(getattr(options, "stall_timeout", 60.0)),
-        )
+        timeouts = Timeouts(first_token=options.first_token_timeout, stall=options.stall_timeout)
         try:
-            self.chat = ChatClient(
-                self.client, api_key_env=getattr(options, "api_key_env", "") or None, timeouts=timeouts
-            )
+            self.chat = ChatClient(self.client, api_key_env=options.api_key_env or None, timeouts=timeouts)
         except ClientConfigError as exc:
             raise StopUser(str(exc)) from exc
-        self.model = getattr(options, "model", "") or served_model(
-            self.host or "", getattr(options, "api_key_env", "") or None
-        )
+        self.model = options.model or served_model(self.host or "", options.api_key_env or None)
         self.user_number = next(_user_numbers)
         seed = self.plan_source.seed * 1_000_003 + self.user_number
         self.rng = random.Random(seed)
-        self.think_scale = float(getattr(options, "think_time_scale", 1.0))
-        self.max_tokens = int(getattr(options, "max_tokens", 0))
-        self.min_tokens = int(getattr(options, "min_tokens", -1))
-        self.target = getattr(options, "target_name", "") or ""
+        self.think_scale = options.think_time_scale
+        self.max_tokens = options.max_tokens
+        self.min_tokens = options.min_tokens
+        self.target = options.target_name
         self.conversations = 0
         self._next_think = 0.0
         self._start_conversation()

@@ -1,47 +1,99 @@
 """turnbench's Locust options: on the command line, in config files and in the web UI's start form.
 
+Each option is defined once, as a field of `TurnbenchOptions` with its default and help; the
+Locust flags are made from those fields, and code reads the typed object (`options_of`), read
+once per environment, instead of `getattr(options, name, default)` with the default repeated.
 Defaults are typed and never None, because the web UI converts form values with
-`type(default)(value)` (notes/locust.md 7). Empty strings mean "not set".
+`type(default)(value)` (notes/locust.md 7). Empty strings mean "not set". This module does not
+import Locust, so `turnbench run` can read the defaults before Locust patches the process.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+from dataclasses import MISSING, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
-from locust.argument_parser import LocustArgumentParser
+if TYPE_CHECKING:
+    from locust.argument_parser import LocustArgumentParser
+    from locust.env import Environment
+
+
+def _option(default: Any, help: str, ui: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "ui": ui})
+
+
+@dataclass(frozen=True)
+class TurnbenchOptions:
+    scenario: str = _option("", "built-in scenario (support, coding, shared-context), a scenario TOML file, or "
+                            "sharegpt:FILE.json; empty: the user class's own", ui=True)  # fmt: skip
+    model: str = _option("", "model name as the server knows it; empty: the server's first", ui=True)
+    tokenizer: str = _option("", "Hugging Face name or local folder for exact token sizes", ui=True)
+    max_tokens: int = _option(0, "output limit per turn; 0: the scenario's", ui=True)
+    min_tokens: int = _option(-1, "minimum output per turn; -1: the scenario's", ui=True)
+    think_time_scale: float = _option(1.0, "multiply think times (0: none)", ui=True)
+    price_usd_per_hour: float = _option(0.0, "what the target costs per hour", ui=True)
+    target_name: str = _option("", "a name for the target in records and reports", ui=True)
+    engine: str = _option("", "vllm, sglang or openai; empty: ask the server", ui=True)
+    api_key_env: str = _option("", "NAME of the environment variable holding the API key")
+    first_token_timeout: float = _option(300.0, "seconds a turn may wait for a token")
+    stall_timeout: float = _option(60.0, "seconds of silence allowed mid-answer")
+    turnbench_out: str = _option("runs", "folder under which each test gets a run directory")
+    turnbench_run_dir: str = _option("", "write this run directory (set by `turnbench run`)")
+    turnbench_processes_auto: str = _option("", "set by `turnbench run --processes auto`: the figures behind "
+                                            "its choice")  # fmt: skip
+    turnbench_run_time: float = _option(0.0, "stop the test after this many seconds, letting users finish their "
+                                        "turns and workers send their last records (Locust's own -t quits "
+                                        "workers without waiting for them)")  # fmt: skip
+    metrics_url: str = _option("", "the engine's Prometheus endpoint; empty: HOST/metrics")
+    metrics_interval: float = _option(5.0, "seconds between metrics scrapes")
+    max_failure_rate: float = _option(0.05, "exit non-zero when more than this share of turns failed")
+    ramp_users: str = _option("5,10,20,40", "users per stage, for the StepRamp and CapacitySearch shapes", ui=True)
+    ramp_stage_seconds: float = _option(60.0, "length of each load stage", ui=True)
+    slo_ttft_p95_ms: float = _option(2000.0, "TTFT p95 a load must hold", ui=True)
+    lag_limit_ms: float = _option(5.0, "event-loop lag p99 above which timings are flagged as untrustworthy")
+
+    @classmethod
+    def from_namespace(cls, parsed: argparse.Namespace | None) -> TurnbenchOptions:
+        """From Locust's parsed options; an option Locust did not parse (library use) keeps its default."""
+        values = {}
+        for f in fields(cls):
+            value = getattr(parsed, f.name, None)
+            if value is not None:
+                kind: Any = type(f.default)
+                values[f.name] = kind(value)
+        return cls(**values)
+
+    @property
+    def ramp_levels(self) -> list[int]:
+        return [int(users) for users in self.ramp_users.split(",") if users.strip()]
+
+
+DEFAULTS = TurnbenchOptions()
 
 
 def add_options(parser: LocustArgumentParser) -> None:
-    # LocustArgumentParser.add_argument takes include_in_web_ui; argument groups do not.
-    group = parser
-    ui: dict[str, Any] = {"include_in_web_ui": True}
-    group.add_argument("--scenario", default="", help="built-in scenario (support, coding, shared-context), "
-                       "a scenario TOML file, or sharegpt:FILE.json; empty: the user class's own", **ui)  # fmt: skip
-    group.add_argument("--model", default="", help="model name as the server knows it; empty: the server's first", **ui)
-    group.add_argument("--tokenizer", default="", help="Hugging Face name or local folder for exact token sizes", **ui)
-    group.add_argument("--max-tokens", type=int, default=0, help="output limit per turn; 0: the scenario's", **ui)
-    group.add_argument("--min-tokens", type=int, default=-1, help="minimum output per turn; -1: the scenario's", **ui)
-    group.add_argument("--think-time-scale", type=float, default=1.0, help="multiply think times (0: none)", **ui)
-    group.add_argument("--price-usd-per-hour", type=float, default=0.0, help="what the target costs per hour", **ui)
-    group.add_argument("--target-name", default="", help="a name for the target in records and reports", **ui)
-    group.add_argument("--engine", default="", help="vllm, sglang or openai; empty: ask the server", **ui)
-    group.add_argument("--api-key-env", default="", help="NAME of the environment variable holding the API key")
-    group.add_argument("--first-token-timeout", type=float, default=300.0, help="seconds a turn may wait for a token")
-    group.add_argument("--stall-timeout", type=float, default=60.0, help="seconds of silence allowed mid-answer")
-    group.add_argument("--turnbench-out", default="runs", help="folder under which each test gets a run directory")
-    group.add_argument("--turnbench-run-dir", default="", help="write this run directory (set by `turnbench run`)")
-    group.add_argument("--turnbench-processes-auto", default="",
-                       help="set by `turnbench run --processes auto`: the figures behind its choice")  # fmt: skip
-    group.add_argument("--turnbench-run-time", type=float, default=0.0,
-                       help="stop the test after this many seconds, letting users finish their turns and workers "
-                       "send their last records (Locust's own -t quits workers without waiting for them)")  # fmt: skip
-    group.add_argument("--metrics-url", default="", help="the engine's Prometheus endpoint; empty: HOST/metrics")
-    group.add_argument("--metrics-interval", type=float, default=5.0, help="seconds between metrics scrapes")
-    group.add_argument("--max-failure-rate", type=float, default=0.05,
-                       help="exit non-zero when more than this share of turns failed")  # fmt: skip
-    group.add_argument("--ramp-users", default="5,10,20,40", help="users per stage, for the StepRamp and "
-                       "CapacitySearch shapes", **ui)  # fmt: skip
-    group.add_argument("--ramp-stage-seconds", type=float, default=60.0, help="length of each load stage", **ui)
-    group.add_argument("--slo-ttft-p95-ms", type=float, default=2000.0, help="TTFT p95 a load must hold", **ui)
-    group.add_argument("--lag-limit-ms", type=float, default=5.0,
-                       help="event-loop lag p99 above which timings are flagged as untrustworthy")  # fmt: skip
+    for f in fields(TurnbenchOptions):
+        assert f.default is not MISSING
+        # LocustArgumentParser.add_argument takes include_in_web_ui; argument groups do not.
+        extra: dict[str, Any] = {"include_in_web_ui": True} if f.metadata["ui"] else {}
+        kind = type(f.default)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f.metadata["help"],
+                            **extra)  # fmt: skip
+
+
+_read: dict[int, TurnbenchOptions] = {}
+
+
+def options_of(environment: Environment) -> TurnbenchOptions:
+    """The environment's turnbench options, as they were when its current test started."""
+    if id(environment) not in _read:
+        reread_options(environment)
+    return _read[id(environment)]
+
+
+def reread_options(environment: Environment) -> TurnbenchOptions:
+    """Read the options again: called when a test starts, because the web UI's start form (and, on a
+    worker, the master's spawn message) changes Locust's parsed options in place between tests."""
+    _read[id(environment)] = TurnbenchOptions.from_namespace(environment.parsed_options)
+    return _read[id(environment)]

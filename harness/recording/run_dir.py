@@ -7,8 +7,10 @@ columns and shapes (no Locust, no I/O beyond naming), so both sides can import i
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, NotRequired, TypedDict
 
@@ -111,3 +113,20 @@ def new_run_dir(root: Path, target: str, scenario: str) -> Path:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def figures_word(figures: Mapping[str, object]) -> str:
+    """Figures as one command-line word (`a=1,b=x`), for a Locust option that run.json will keep."""
+    return ",".join(f"{key}={value}" for key, value in figures.items())
+
+
+def read_figures(word: str) -> dict[str, int | float | str]:
+    """`figures_word` back, as run.json keeps it: numbers as numbers."""
+    figures: dict[str, int | float | str] = {}
+    for item in word.split(","):
+        key, _, value = item.partition("=")
+        for kind in (int, float, str):
+            with contextlib.suppress(ValueError):
+                figures[key] = kind(value)
+                break
+    return figures

@@ -16,6 +16,8 @@ from typing import Any
 
 from deploy.toml_file import read_toml
 from harness.run.process_choice import DEFAULT_STREAM_TPS
+from harness.slo import KEYS as SLO_KEYS
+from harness.slo import Slo, SloError
 
 AUTO = "auto"
 
@@ -57,9 +59,6 @@ RUN_SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
 WANTED: dict[Callable[[Any], Any], str] = {
     int: "an integer", float: "a number", process_count: "a whole number of processes (0: one) or 'auto'",
 }  # fmt: skip
-SLO_SETTINGS: dict[str, type] = {
-    "ttft_p95_ms": float, "e2e_p95_ms": float, "tpot_p95_ms": float, "failure_rate": float, "per_turn": bool,
-}  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -91,12 +90,10 @@ def resolve(args: argparse.Namespace, environ: dict[str, str] | None = None) -> 
         if value is None and name in run_table:
             value = _convert(run_table[name], kind, f"{args.config}: [run] {name}")
         settings[name] = default if value is None else value
-    slo: dict[str, Any] = {k: _convert(v, SLO_SETTINGS[k], f"{args.config}: [slo] {k}") for k, v in slo_table.items()}
-    for item in getattr(args, "slo", None) or []:
-        key, sep, value = item.partition("=")
-        if not sep or key not in SLO_SETTINGS:
-            raise ConfigError(f"--slo {item!r}: expected one of {', '.join(SLO_SETTINGS)}=VALUE")
-        slo[key] = _convert(value, SLO_SETTINGS[key], f"--slo {key}")
+    try:
+        slo = Slo.from_mapping(slo_table, f"{args.config}: [slo]").merged(Slo.parse(getattr(args, "slo", None) or []))
+    except SloError as exc:
+        raise ConfigError(str(exc)) from exc
     settings["slo"] = slo
     settings["locust_extra"] = [str(a) for a in config.get("locust", {}).get("extra", [])]
     return settings
@@ -104,7 +101,7 @@ def resolve(args: argparse.Namespace, environ: dict[str, str] | None = None) -> 
 
 def _read(path: Path) -> dict[str, Any]:
     data = read_toml(path, ConfigError)
-    known: dict[str, dict[str, Any]] = {"run": RUN_SETTINGS, "slo": SLO_SETTINGS, "locust": {"extra": list}}
+    known: dict[str, Any] = {"run": RUN_SETTINGS, "slo": SLO_KEYS, "locust": {"extra": list}}
     for table, values in data.items():
         if table not in known or not isinstance(values, dict):
             raise ConfigError(f"{path}: unknown table [{table}] (known: [run], [slo], [locust])")
@@ -115,14 +112,6 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _convert(value: Any, kind: Callable[[Any], Any], where: str) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("1", "true", "yes"):
-            return True
-        if str(value).lower() in ("0", "false", "no"):
-            return False
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
     try:
         return kind(value)
     except (TypeError, ValueError):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.client.measurement import percentile
 from harness.recording.run_dir import INDEX_COLUMNS, INDEX_CSV, REQUESTS_CSV, RUN_JSON
+from harness.recording.turn_summary import read_turn_rows, summarise
 from harness.run.slo_gates import GateResult, evaluate, junit_xml
+from harness.slo import Slo
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_GATE_FAILED, EXIT_SATURATED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
 JUNIT_XML = "junit.xml"
@@ -30,8 +31,8 @@ class Outcome:
 def judge(run_dir: Path, locust_code: int, interrupted: bool, settings: dict[str, Any]) -> Outcome:
     info = _read_json(run_dir / RUN_JSON)
     requests = run_dir / REQUESTS_CSV
-    slo = {k: v for k, v in settings["slo"].items() if k != "per_turn"}
-    gates = evaluate(requests, slo, bool(settings["slo"].get("per_turn"))) if requests.exists() and slo else []
+    slo: Slo = settings["slo"]
+    gates = evaluate(requests, slo) if requests.exists() and slo.bounds else []
     figures = key_figures(requests)
     saturated = bool((info.get("load_generator") or {}).get("saturated"))
     if interrupted or info.get("status") == "interrupted":
@@ -60,24 +61,8 @@ def judge(run_dir: Path, locust_code: int, interrupted: bool, settings: dict[str
 
 
 def key_figures(requests: Path) -> dict[str, Any]:
-    rows = []
-    if requests.exists():
-        with requests.open(newline="") as file:
-            rows = list(csv.DictReader(file))
-    ok = [r for r in rows if r["ok"] == "True"]
-
-    def p(column: str, q: float) -> float | None:
-        values = sorted(float(r[column]) for r in ok if r[column])
-        return percentile(values, q) if values else None
-
-    prompt = sum(int(r["prompt_tokens"] or 0) for r in ok)
-    return {
-        "turns": len(rows),
-        "failure_rate": (len(rows) - len(ok)) / len(rows) if rows else 0.0,
-        "ttft_p50_ms": p("ttft_ms", 0.5), "ttft_p95_ms": p("ttft_ms", 0.95),
-        "e2e_p50_ms": p("e2e_ms", 0.5), "e2e_p95_ms": p("e2e_ms", 0.95), "tpot_p95_ms": p("tpot_ms", 0.95),
-        "cached_share": sum(int(r["cached_tokens"] or 0) for r in ok) / prompt if prompt else None,
-    }  # fmt: skip
+    summary = summarise(read_turn_rows(requests))
+    return {**asdict(summary), "failure_rate": summary.failure_rate or 0.0}
 
 
 def _append_index(

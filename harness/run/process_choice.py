@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.recording.run_dir import figures_word
+
 if TYPE_CHECKING:
     from harness.bench.cpu_per_token import ClientCost
     from harness.scenario.scenario import Scenario
@@ -96,22 +98,12 @@ class ProcessChoice:
 
     def record(self) -> str:
         """The figures behind the choice as one word, for Locust's --turnbench-processes-auto."""
-        return (
-            f"needed={self.needed},cores={self.cores:.3f},tokens_per_s={self.rate.tokens_per_s:.0f},"
-            f"us_per_token={self.cost.us_per_token:g},cost={'measured' if self.cost.measured else 'default'}"
-        )
-
-
-def read_record(text: str) -> dict[str, int | float | str]:
-    """`ProcessChoice.record` as run.json keeps it: numbers as numbers."""
-    fields: dict[str, int | float | str] = {}
-    for item in text.split(","):
-        key, _, value = item.partition("=")
-        for kind in (int, float, str):
-            with contextlib.suppress(ValueError):
-                fields[key] = kind(value)
-                break
-    return fields
+        return figures_word(
+            {
+                "needed": self.needed, "cores": f"{self.cores:.3f}", "tokens_per_s": f"{self.rate.tokens_per_s:.0f}",
+                "us_per_token": f"{self.cost.us_per_token:g}", "cost": "measured" if self.cost.measured else "default",
+            }
+        )  # fmt: skip
 
 
 def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:

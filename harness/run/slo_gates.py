@@ -7,15 +7,11 @@ successful turns); the failure rate counts every turn. A gate on a figure that h
 
 from __future__ import annotations
 
-import csv
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.client.measurement import percentile
-
-GATES = ("ttft_p95_ms", "e2e_p95_ms", "tpot_p95_ms", "failure_rate")
-_COLUMN = {"ttft_p95_ms": "ttft_ms", "e2e_p95_ms": "e2e_ms", "tpot_p95_ms": "tpot_ms"}
+from harness.recording.turn_summary import by_turn, read_turn_rows, summarise
+from harness.slo import Slo
 
 
 @dataclass(frozen=True)
@@ -34,28 +30,17 @@ class GateResult:
         return f"{self.gate} ({self.scope}) {shown} <= {self.limit:g}: {'ok' if self.passed else 'FAILED'}"
 
 
-def evaluate(requests_csv: Path, slo: dict[str, float], per_turn: bool = False) -> list[GateResult]:
-    with requests_csv.open(newline="") as file:
-        rows = list(csv.DictReader(file))
-    groups: dict[str, list[dict[str, str]]] = {"all turns": rows}
-    if per_turn:
-        by_turn: dict[int, list[dict[str, str]]] = defaultdict(list)
-        for row in rows:
-            by_turn[int(row["turn"])].append(row)
-        groups.update({f"turn {t}": rs for t, rs in sorted(by_turn.items())})
+def evaluate(requests_csv: Path, slo: Slo) -> list[GateResult]:
+    rows = read_turn_rows(requests_csv)
+    groups = {"all turns": rows}
+    if slo.per_turn:
+        groups.update({f"turn {turn}": group for turn, group in by_turn(rows).items()})
     results = []
     for scope, group in groups.items():
-        for gate in GATES:
-            if gate in slo:
-                results.append(GateResult(gate, scope, slo[gate], _value(gate, group)))
+        summary = summarise(group)
+        for gate, limit in slo.bounds.items():
+            results.append(GateResult(gate, scope, limit, summary.figure(gate)))
     return results
-
-
-def _value(gate: str, rows: list[dict[str, str]]) -> float | None:
-    if gate == "failure_rate":
-        return sum(r["ok"] != "True" for r in rows) / len(rows) if rows else None
-    values = sorted(float(r[_COLUMN[gate]]) for r in rows if r["ok"] == "True" and r[_COLUMN[gate]])
-    return percentile(values, 0.95) if values else None
 
 
 def junit_xml(results: list[GateResult], extra: list[tuple[str, str | None]]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.figures.bootstrap import MIN_SAMPLES, ratio_of_percentiles, resampled_percentiles
-from analysis.figures.percentiles import rank
+from harness.client.measurement import nearest_rank as rank
 
 
 def lognormal(rng: np.random.Generator, median: float, n: int) -> np.ndarray:

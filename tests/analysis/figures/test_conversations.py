@@ -10,8 +10,9 @@ import pytest
 
 from analysis.errors import AnalysisError
 from analysis.figures.conversations import ConversationFigures, conversation_figures
-from analysis.figures.slo import Slo
+from analysis.figures.findings import find
 from analysis.reading.load import load_run
+from harness.slo import DEFAULT_SLO, Slo
 from tests.analysis.rundirs import START, Spec, conversation_rows, request_rows, write_run
 
 SLO = {"ttft_p95_ms": 2000, "e2e_p95_ms": 30000}
@@ -47,7 +48,7 @@ def case(tmp_path: Path) -> Path:
 def figures_for(path: Path, slo: Mapping[str, float] | None) -> ConversationFigures:
     run = load_run(path)
     assert run.requests is not None and run.conversations is not None
-    return conversation_figures(run.requests, run.conversations, Slo.parse(slo))
+    return conversation_figures(run.requests, run.conversations, Slo.from_mapping(slo) if slo else DEFAULT_SLO)
 
 
 def test_slo_share_counts_conversations_whose_every_turn_met_it(case: Path) -> None:
@@ -70,19 +71,27 @@ def test_an_slo_on_ttft_alone_ignores_e2e(case: Path) -> None:
 @pytest.mark.parametrize(
     ("slo", "message"),
     [
-        ({"ttft_p99_ms": 1}, "--slo: unknown key 'ttft_p99_ms'; use ttft_p95_ms and/or e2e_p95_ms"),
+        ({"ttft_p99_ms": 1}, "--slo: unknown key 'ttft_p99_ms'; use ttft_p95_ms, e2e_p95_ms, tpot_p95_ms, "
+         "failure_rate, per_turn"),
         ({"ttft_p95_ms": -5}, "--slo: ttft_p95_ms must be a positive number of milliseconds, got -5"),
-        ({}, "--slo: give at least one of ttft_p95_ms, e2e_p95_ms"),
+        ({}, "--slo: give at least one bound, e.g. ttft_p95_ms=2000"),
     ],
-)
-def test_a_bad_slo_is_refused(slo: dict[str, float], message: str) -> None:
+)  # fmt: skip
+def test_a_bad_slo_is_one_line_from_the_analysis(
+    case: Path, tmp_path: Path, slo: dict[str, float], message: str
+) -> None:
     with pytest.raises(AnalysisError) as caught:
-        Slo.parse(slo)
+        find([case], slo, None, 5.0)
     assert str(caught.value) == message
 
 
+def test_a_tpot_bound_misses_the_conversations_with_a_slow_turn(case: Path) -> None:
+    assert figures_for(case, {**SLO, "tpot_p95_ms": 1e-9}).slo_met == 0
+    assert figures_for(case, {**SLO, "tpot_p95_ms": 1e9}).slo_met == figures_for(case, SLO).slo_met
+
+
 def test_the_default_slo_says_it_is_a_default() -> None:
-    assert Slo.parse(None).describe() == "TTFT <= 2000 ms and E2E <= 30000 ms (default; set with --slo)"
+    assert DEFAULT_SLO.describe() == "TTFT <= 2000 ms and E2E <= 30000 ms (default; set with --slo)"
 
 
 def test_a_run_that_ended_before_any_conversation_did(tmp_path: Path) -> None:

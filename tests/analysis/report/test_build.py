@@ -40,7 +40,9 @@ def test_all_files_are_written_and_summary_json_has_the_expected_shape(pair: lis
         "schema_version", "emulated", "emulated_notice", "slo", "idle_timeout_s", "targets", "comparisons",
         "warnings", "plots",
     }  # fmt: skip
-    assert summary["slo"] == {"ttft_p95_ms": 1500, "e2e_p95_ms": 20000, "is_default": False}
+    assert summary["slo"] == {
+        "ttft_p95_ms": 1500, "e2e_p95_ms": 20000, "tpot_p95_ms": None, "failure_rate": None, "is_default": False
+    }  # fmt: skip
     assert list(summary["targets"]) == ["vllm", "sglang"]
     vllm = summary["targets"]["vllm"]
     assert [row["group"] for row in vllm["per_turn"]] == ["1", "2", "3", "4", "turns >= 2", "all turns"]

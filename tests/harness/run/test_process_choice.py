@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.bench.cpu_per_token import ClientCost
-from harness.run.process_choice import TokenRate, choose_processes, expected_token_rate, read_record, usable_cores
+from harness.recording.run_dir import read_figures
+from harness.run.process_choice import TokenRate, choose_processes, expected_token_rate, usable_cores
 from harness.scenario.scenario import Scenario, load_scenario
 from harness.scenario.tokenizer import load_tokenizer
 
@@ -73,7 +74,7 @@ def test_more_than_the_machine_can_take_is_capped_at_its_cores_with_a_warning() 
 def test_run_json_keeps_the_figures_behind_the_choice() -> None:
     choice = choose_processes(rate(12_000), MEASURED, cpu_count=2)
     assert " " not in choice.record()  # one command-line word
-    assert read_record(choice.record()) == {
+    assert read_figures(choice.record()) == {
         "needed": 3, "cores": 1.2, "tokens_per_s": 12000, "us_per_token": 100, "cost": "measured"
     }  # fmt: skip
 
