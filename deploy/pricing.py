@@ -1,19 +1,22 @@
-"""What a deployed target costs, as written into targets.toml's `billing` table.
+"""The one dated price table: what a deployed target costs, as written into targets.toml's `billing`.
 
 The live price wins: a pod's `costPerHr` is what Runpod bills. The table below is only a fallback
 for when the API does not say (Runpod no longer publishes pod prices; these are third-party copies,
-notes §3), and the `source` field always tells which one was used and from when.
+notes §3), and the `source` field always tells which one was used and from when. analysis/ prices
+runs that recorded no price from this same table, and `turnbench compare` prices its emulators by it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-FALLBACK_AS_OF = "2026-11"
+H100_SXM = "NVIDIA H100 80GB HBM3"  # Runpod's GPU type id for the H100 SXM 80GB, what turnbench deploys (notes §1)
+
+FALLBACK_AS_OF = "2026-11"  # third-party copies of Runpod's price list dated 2026-09-25 to 2026-11-09 (notes §3)
 # On-demand USD per GPU-hour by (GPU type id, cloud type), notes §3; 2x H100 SXM = $7.98 / $5.38.
 FALLBACK_USD_PER_GPU_HOUR: dict[tuple[str, str], float] = {
-    ("NVIDIA H100 80GB HBM3", "SECURE"): 3.99,
-    ("NVIDIA H100 80GB HBM3", "COMMUNITY"): 2.69,
+    (H100_SXM, "SECURE"): 3.99,
+    (H100_SXM, "COMMUNITY"): 2.69,
     ("NVIDIA H100 PCIe", "SECURE"): 2.89,
     ("NVIDIA H100 PCIe", "COMMUNITY"): 1.99,
     ("NVIDIA H100 NVL", "SECURE"): 3.19,
@@ -25,9 +28,14 @@ FALLBACK_USD_PER_GPU_HOUR: dict[tuple[str, str], float] = {
     ("NVIDIA A100 80GB PCIe", "COMMUNITY"): 1.19,
 }
 
-# Serverless, USD per GPU-second (runpod/docs pricing table, last changed 2026-06-08), by GPU pool.
+# Serverless, USD per GPU-second by GPU pool, from runpod/docs' pricing table (notes §3; may be stale, the
+# section was removed on 2026-06-29). Flex and active workers bill the same since 2026-05-13.
+SERVERLESS_AS_OF = "2026-06-08"  # when that table last changed
 SERVERLESS_USD_PER_GPU_SECOND = {"ADA_80_PRO": 0.00116, "HOPPER_141": 0.00155, "AMPERE_80": 0.00076}
-SERVERLESS_SOURCE = "default: Runpod serverless H100 (ADA_80_PRO) per GPU-second, docs pricing table of 2026-06-08"
+SERVERLESS_POOL = "ADA_80_PRO"  # the H100 pool, turnbench's serverless default
+SERVERLESS_SOURCE = (
+    f"default: Runpod serverless H100 ({SERVERLESS_POOL}) per GPU-second, docs pricing table of {SERVERLESS_AS_OF}"
+)
 
 
 def pod_billing(cost_per_hr: float | None, gpu_type: str, cloud: str, gpu_count: int) -> dict[str, Any]:
@@ -46,7 +54,8 @@ def pod_billing(cost_per_hr: float | None, gpu_type: str, cloud: str, gpu_count:
     }
 
 
-def serverless_billing(pool: str = "ADA_80_PRO") -> dict[str, Any]:
+def serverless_billing(pool: str = SERVERLESS_POOL) -> dict[str, Any]:
+    """A serverless endpoint's `billing` table: Runpod gives no live per-second price, so the dated one."""
     return {
         "kind": "serverless",
         "usd_per_gpu_second": SERVERLESS_USD_PER_GPU_SECOND[pool],

@@ -68,17 +68,30 @@ def request_intervals(run: Run) -> tuple[FloatArray, FloatArray]:
     return starts, np.nan_to_num(durations)
 
 
+def price_window(
+    price: Price,
+    window: tuple[float, float],
+    intervals: tuple[FloatArray, FloatArray] | None,
+    idle_timeout_s: float,
+    clip: bool,
+) -> tuple[float, float]:
+    """(billed seconds, dollars) of a window, by the module's price model; NaN, NaN for serverless
+    without request intervals (Locust-CSV-only). `clip` keeps busy time inside the window: a ramp
+    level pays for its own seconds, while the whole run also pays the idle tail after its end."""
+    if price.kind == "pod":
+        billed_s = max(0.0, window[1] - window[0])
+        return billed_s, price.usd_per_hour * billed_s / 3600.0
+    if intervals is None:
+        return math.nan, math.nan
+    billed_s = busy_seconds(*intervals, idle_timeout_s, window if clip else None)
+    return billed_s, price.usd_per_gpu_second * price.gpu_count * billed_s
+
+
 def cost_figures(run: Run, price: Price, idle_timeout_s: float, slo_conversations: int | None) -> CostFigures:
     start, end = run.window()
     window_s = max(0.0, end - start)
-    if price.kind == "pod":
-        billed_s = window_s
-        total = price.usd_per_hour * window_s / 3600.0
-    elif run.requests is not None:
-        billed_s = busy_seconds(*request_intervals(run), idle_timeout_s)
-        total = price.usd_per_gpu_second * price.gpu_count * billed_s
-    else:  # Locust-CSV-only: no request intervals, so no busy time
-        billed_s = total = math.nan
+    intervals = request_intervals(run) if run.requests is not None else None
+    billed_s, total = price_window(price, (start, end), intervals, idle_timeout_s, clip=False)
     completed: int | None = None
     if run.conversations is not None:
         completed = int((run.conversations["status"] == "complete").sum())

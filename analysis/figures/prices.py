@@ -1,8 +1,9 @@
 """What a target costs: its price from run.json, a --price override, or a dated default.
 
 Prices are never invented silently: a default is used only when run.json has no price, and the
-report then says which default and from when. Defaults come from notes/engines-and-runpod.md §3
-(Runpod on-demand, third-party copies of the price list; Runpod no longer publishes pod prices).
+report then says which default and from when. Defaults are derived from deploy.pricing, the one
+dated price table (notes/engines-and-runpod.md §3), so a run deployed without a live price and a
+run that recorded none are priced alike.
 """
 
 from __future__ import annotations
@@ -10,6 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from deploy.pricing import (
+    FALLBACK_AS_OF,
+    H100_SXM,
+    SERVERLESS_AS_OF,
+    SERVERLESS_POOL,
+    SERVERLESS_USD_PER_GPU_SECOND,
+    pod_billing,
+)
 from harness.recording.run_dir import RunInfo
 
 BillingKind = Literal["pod", "serverless"]
@@ -23,15 +32,28 @@ class DefaultPrice:
     as_of: str
 
 
+DEFAULT_GPU_COUNT = 2  # serverless workers bill per GPU; turnbench deploys 2 GPUs per engine
+
+
+def _default_pod(cloud: str) -> DefaultPrice:
+    """deploy's fallback for turnbench's default pod (2x H100 SXM), with the date of its table."""
+    usd_per_hour = float(pod_billing(None, H100_SXM, cloud, DEFAULT_GPU_COUNT)["usd_per_hour"])
+    what = f"Runpod {DEFAULT_GPU_COUNT}x H100 SXM pod, {cloud.title()} Cloud, on demand"
+    return DefaultPrice("pod", usd_per_hour, what, FALLBACK_AS_OF)
+
+
 DEFAULT_PRICES: dict[str, DefaultPrice] = {
-    # 2x H100 SXM 80GB at $3.99 per GPU-hour (Oct-Nov 2026); the range seen was $6.98-7.98 per pod-hour.
-    "pod-secure": DefaultPrice("pod", 7.98, "Runpod 2x H100 SXM pod, Secure Cloud, on demand", "2026-11"),
-    "pod-community": DefaultPrice("pod", 5.38, "Runpod 2x H100 SXM pod, Community Cloud, on demand", "2026-11"),
-    # $0.00116 per GPU-second (ADA_80_PRO, flex and active alike since 2026-05-13).
-    "serverless": DefaultPrice("serverless", 0.00116 * 3600, "Runpod serverless H100, per GPU", "2026-11"),
+    "pod-secure": _default_pod("SECURE"),
+    "pod-community": _default_pod("COMMUNITY"),
+    # Serverless bills per GPU-second; kept here per GPU-hour like an override (`--price`) is given.
+    "serverless": DefaultPrice(
+        "serverless",
+        SERVERLESS_USD_PER_GPU_SECOND[SERVERLESS_POOL] * 3600,
+        "Runpod serverless H100, per GPU",
+        SERVERLESS_AS_OF,
+    ),
 }
 DEFAULT_POD = "pod-secure"  # turnbench's default deployment: one 2x H100 Secure pod per engine
-DEFAULT_GPU_COUNT = 2  # serverless workers bill per GPU; turnbench deploys 2 GPUs per engine
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.figures.cost import busy_seconds, request_intervals
+from analysis.figures.cost import price_window, request_intervals
 from analysis.figures.percentiles import percentile
 from analysis.figures.prices import Price
-from analysis.figures.slo import Slo
 from analysis.reading.load import Run
+from harness.slo import Slo
 
 MIN_LEVEL_S = 10.0  # Locust writes a history row per second; a level shorter than this is a spawn step
 
@@ -92,16 +92,16 @@ def ramp_figures(run: Run, price: Price, slo: Slo, idle_timeout_s: float) -> Ram
         hours = (end - begin) / 3600.0
         ttft_p95 = percentile(good["ttft_ms"].to_numpy(dtype=np.float64), 0.95)
         e2e_p95 = percentile(good["e2e_ms"].to_numpy(dtype=np.float64), 0.95)
-        if price.kind == "pod":
-            spent = price.usd_per_hour * hours
-        else:
-            spent = price.usd_per_gpu_second * price.gpu_count * busy_seconds(*intervals, idle_timeout_s, (begin, end))
+        tpot_p95 = percentile(good["tpot_ms"].to_numpy(dtype=np.float64), 0.95)
+        turns = int(inside.sum())
+        failure_rate = 1.0 - len(good) / turns if turns else math.nan
+        _, spent = price_window(price, (begin, end), intervals, idle_timeout_s, clip=True)
         levels.append(
             LoadLevel(
                 users=users,
                 start=begin,
                 end=end,
-                requests=int(inside.sum()),
+                requests=turns,
                 conversations_completed=done,
                 conversations_per_hour=done / hours,
                 output_tokens_per_s=float(np.nansum(good["completion_tokens"].to_numpy(dtype=np.float64)))
@@ -109,7 +109,7 @@ def ramp_figures(run: Run, price: Price, slo: Slo, idle_timeout_s: float) -> Ram
                 ttft_p95_ms=ttft_p95,
                 e2e_p95_ms=e2e_p95,
                 usd_per_conversation=spent / done if done else math.nan,
-                meets_slo=done > 0 and slo.level_met(ttft_p95, e2e_p95),
+                meets_slo=done > 0 and slo.level_met(ttft_p95, e2e_p95, tpot_p95, failure_rate),
             )
         )
     meeting = [level for level in levels if level.meets_slo]

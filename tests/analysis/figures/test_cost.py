@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from analysis.errors import AnalysisError
-from analysis.figures.cost import CostFigures, busy_seconds
+from analysis.figures.cost import CostFigures, busy_seconds, price_window
 from analysis.figures.findings import find
-from analysis.figures.prices import resolve_price
+from analysis.figures.prices import Price, resolve_price
 from tests.analysis.rundirs import START, Spec, conversation_rows, request_rows, run_info, write_run
 
 STARTS = np.array([0.0, 2.0, 20.0, 21.5, 100.0])
@@ -29,6 +29,16 @@ def test_busy_time_is_the_union_of_intervals_extended_by_the_idle_timeout() -> N
     # Clipped to a window [5, 25]: 3 s of the first block, 5 s of the second.
     assert busy_seconds(STARTS, DURATIONS, 5.0, within=(5.0, 25.0)) == pytest.approx(8.0)
     assert busy_seconds(np.array([]), np.array([]), 5.0) == 0.0
+
+
+def test_a_window_costs_pod_hours_or_busy_gpu_seconds() -> None:
+    pod = Price("pod", 7.98, 8, "run.json")
+    assert price_window(pod, (0.0, 1800.0), None, 5.0, clip=False) == (1800.0, pytest.approx(3.99))
+    serverless, intervals = Price("serverless", 3.6, 2, "run.json"), (STARTS, DURATIONS)
+    # The whole run pays the idle tail after its window; a ramp level only its own seconds.
+    assert price_window(serverless, (5.0, 25.0), intervals, 5.0, clip=False) == (24.5, pytest.approx(0.001 * 2 * 24.5))
+    assert price_window(serverless, (5.0, 25.0), intervals, 5.0, clip=True) == (8.0, pytest.approx(0.001 * 2 * 8.0))
+    assert all(math.isnan(x) for x in price_window(serverless, (5.0, 25.0), None, 5.0, clip=False))
 
 
 def hand_run(tmp_path: Path, billing: dict[str, object] | None, gpu_count: int = 2) -> Path:
@@ -90,6 +100,7 @@ def test_a_run_without_a_price_uses_a_dated_default(tmp_path: Path) -> None:
     info = run_info(Spec(billing={"kind": "serverless"}))
     price = resolve_price(info, None)
     assert price.is_default and price.usd_per_gpu_second == pytest.approx(0.00116)
+    assert "as of 2026-06-08" in price.source  # the date of Runpod's serverless price table
 
 
 def test_a_price_for_an_unknown_target_is_refused(tmp_path: Path) -> None:

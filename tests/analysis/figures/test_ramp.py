@@ -103,3 +103,12 @@ def test_history_without_aggregated_rows_still_gives_levels() -> None:
     assert len(level_spans(rows)) == 3
     assert level_spans(rows.iloc[:0]) == []
     assert np.isfinite([b for _, b, _ in level_spans(rows)]).all()
+
+
+def test_every_bound_of_the_one_slo_judges_a_level(ramp_run: Path) -> None:
+    loose = {"ttft_p95_ms": 1e9}
+    assert all(level.meets_slo for level in ramp_of(ramp_run, loose).levels)
+    tight_tpot = ramp_of(ramp_run, {**loose, "tpot_p95_ms": 1e-6})
+    assert not any(level.meets_slo for level in tight_tpot.levels) and tight_tpot.capacity is None
+    # No turn failed, so any failure-rate bound holds.
+    assert all(level.meets_slo for level in ramp_of(ramp_run, {**loose, "failure_rate": 0.001}).levels)
