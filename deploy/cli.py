@@ -1,15 +1,14 @@
 """`turnbench deploy up|down|status|serverless`: the deploy stage's command line.
 
 `add_deploy_parser` plugs into `turnbench`'s subcommands; `run_deploy` raises `DeployError` for
-anything the user can fix. `python -m deploy.cli ...` runs the same commands on their own (tests
-use it to send real signals to a real process). Progress goes to stderr, results to stdout.
+anything the user can fix, which `turnbench` prints as one line. Progress goes to stderr, results
+to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -255,24 +254,3 @@ def _serverless(args: argparse.Namespace) -> int:
     _print_targets(targets_path, targets)
     print("the Runpod key is the bearer token: export RUNPOD_API_KEY before `turnbench compare`")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m deploy.cli ACTION ...`: the same as `turnbench deploy ACTION ...`."""
-    parser = argparse.ArgumentParser(
-        prog="turnbench deploy", description="Bring both engines up and write targets.toml."
-    )
-    _add_actions(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_deploy(args)
-    except DeployError as exc:
-        print(f"turnbench deploy: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("turnbench deploy: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,8 +4,7 @@ Every chat turn is one Locust sample, type POST, name "chat" (its response time 
 and the Aggregated row count chat requests only. The per-turn figures are extra entries, type
 TTFT / E2E (ms) and TPOT_us (microseconds, because Locust stores whole milliseconds and a TPOT
 of 7.6 ms would lose 5-15%), named by turn. They reach the console, the web UI, `--csv` and the
-master like any entry, but they must stay out of the Aggregated total: Locust has no public hook
-for that, so `keep_turn_rows_out_of_total` wraps `RequestStats.log_request` (locust 2.47).
+master like any entry, but they must stay out of the Aggregated total (harness.plugin.total_patch).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from locust.event import EventHook
-from locust.stats import RequestStats
 
 from harness.client.turn_result import TurnResult
 
@@ -24,22 +22,6 @@ CHAT_NAME = "chat"
 
 def turn_name(turn: int) -> str:
     return f"turn {turn:02d}"
-
-
-def keep_turn_rows_out_of_total() -> None:
-    """Route per-turn entries past `stats.total` (idempotent; version-pinned: locust>=2.47)."""
-    original = RequestStats.log_request
-    if getattr(original, "_turnbench", False):
-        return
-
-    def log_request(self: RequestStats, method: str, name: str, response_time: int, content_length: int) -> None:
-        if method in TURN_TYPES:
-            self.entries[(name, method)].log(response_time, content_length)
-        else:
-            original(self, method, name, response_time, content_length)
-
-    log_request._turnbench = True  # type: ignore[attr-defined]
-    RequestStats.log_request = log_request  # type: ignore[method-assign]
 
 
 def fire_turn_rows(request_event: EventHook, turn: int, result: TurnResult, context: dict[str, Any]) -> None:

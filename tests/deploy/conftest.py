@@ -42,7 +42,7 @@ def env(tmp_path: Path, fake: FakeRunpod) -> dict[str, str]:
 
 
 def deploy_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "deploy.cli", *args]
+    return [sys.executable, "-m", "turnbench", "deploy", *args]
 
 
 def run_deploy(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
