@@ -3,8 +3,9 @@
 `EngineSettings` says what an engine must do in engine-neutral words (context length, prefix cache,
 reasoning parser, ...). `EngineSpec.flags` spells it in each engine's own dialect (notes §4): the
 same setting is `--max-model-len` for vLLM and `--context-length` for SGLang, `deepseek_r1` for one
-parser and `deepseek-r1` for the other. `parity_differences` is the check that refuses to deploy
-two engines asked to do different things.
+parser and `deepseek-r1` for the other. The flags that turn on what later stages read (cached-token
+reporting, metrics) are each engine's own, from deploy.engines. `parity_differences` is the check
+that refuses to deploy two engines asked to do different things.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from deploy.engines import LAUNCHABLE, engine_named
 from deploy.errors import DeployError
 
-ENGINES = ("vllm", "sglang")
 DEFAULT_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
 PORT = 8000
 
@@ -73,6 +74,7 @@ class EngineSpec:
     def flags(self, api_key: str | None = None) -> list[str]:
         """The engine's arguments in its own spelling; `api_key` adds `--api-key` with that value."""
         s = self.settings
+        known = engine_named(self.engine)
         vllm = self.engine == "vllm"
         args = [s.model] if vllm else ["--model-path", s.model]
         args += ["--served-model-name", s.served_model_name]
@@ -85,10 +87,10 @@ class EngineSpec:
             args.append("--enable-prefix-caching" if s.prefix_cache else "--no-enable-prefix-caching")
         elif not s.prefix_cache:
             args.append("--disable-radix-cache")
-        if s.cached_tokens:
-            args.append("--enable-prompt-tokens-details" if vllm else "--enable-cache-report")
-        if s.metrics and not vllm:
-            args.append("--enable-metrics")
+        if s.cached_tokens and known.cached_tokens_flag:
+            args.append(known.cached_tokens_flag)
+        if s.metrics and known.metrics_flag:
+            args.append(known.metrics_flag)
         if s.reasoning_parser:
             spelled = REASONING_PARSERS.get(s.reasoning_parser, {}).get(self.engine, s.reasoning_parser)
             args += ["--reasoning-parser", spelled]
@@ -116,7 +118,7 @@ class EngineSpec:
 
 def default_specs(settings: EngineSettings | None = None) -> dict[str, EngineSpec]:
     s = settings or EngineSettings()
-    return {engine: EngineSpec(engine, DEFAULT_IMAGES[engine], s) for engine in ENGINES}
+    return {engine: EngineSpec(engine, DEFAULT_IMAGES[engine], s) for engine in LAUNCHABLE}
 
 
 def override(settings: EngineSettings, assignments: list[str], engine: str) -> EngineSettings:

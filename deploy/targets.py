@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy.engines import ENGINES
 from deploy.toml_file import read_toml
-
-ENGINES = ("vllm", "sglang", "openai")
-FLUSH_PATHS = {"vllm": "/reset_prefix_cache", "sglang": "/flush_cache"}
 
 
 class TargetsError(ValueError):

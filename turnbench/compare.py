@@ -16,7 +16,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from deploy.targets import FLUSH_PATHS, Target, TargetsError, load_targets
+from deploy.engines import engine_named
+from deploy.targets import Target, TargetsError, load_targets
+from harness.slo import Slo, SloError
 
 DEMO_PROFILE = "h100x2-70b"
 
@@ -45,17 +47,15 @@ def add_compare_parser(commands: argparse._SubParsersAction) -> None:
 
 def flush(target: Target) -> bool | None:
     """Ask the engine to drop its prefix cache; None when the engine has no such endpoint."""
-    path = FLUSH_PATHS.get(target.engine)
-    if path is None:
+    engine = engine_named(target.engine)
+    if engine.flush_path is None:
         return None
     import os
 
-    headers = {}
-    if target.api_key_env and os.environ.get(target.api_key_env):
-        # Engines started with --api-key guard their flush endpoints too.
-        headers["Authorization"] = f"Bearer {os.environ[target.api_key_env]}"
+    headers = engine.flush_headers(os.environ.get(target.api_key_env) if target.api_key_env else None)
     try:
-        request = urllib.request.Request(f"{target.base_url}{path}", data=b"", method="POST", headers=headers)
+        url = f"{target.base_url}{engine.flush_path}"
+        request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
         with urllib.request.urlopen(request, timeout=30) as response:
             return bool(response.status == 200)
     except Exception:  # recorded as "not flushed"
@@ -64,17 +64,25 @@ def flush(target: Target) -> bool | None:
 
 @contextlib.contextmanager
 def local_emulators(profile: str) -> Iterator[list[Target]]:
+    """Both emulated engines, priced as the 2x H100 pod they emulate: the same billing (from deploy.pricing's
+    dated table) as `deploy up --local` writes, so the demo's dollars match a local targets file's."""
     from deploy.emulator.process import running_emulator
+    from deploy.local import EMULATOR_BILLING
+    from deploy.pricing import H100_SXM
 
     with running_emulator("vllm", "--profile", profile) as vllm, running_emulator("sglang", "--profile", profile) as sg:
         yield [
-            Target("vllm-emulated", "vllm", vllm, "emulated", billing={"kind": "pod", "usd_per_hour": 7.98,
-                   "source": "default: Runpod 2x H100 SXM Secure, 2026-11"}, gpu_type="NVIDIA H100 80GB HBM3",
-                   gpu_count=2),
-            Target("sglang-emulated", "sglang", sg, "emulated", billing={"kind": "pod", "usd_per_hour": 7.98,
-                   "source": "default: Runpod 2x H100 SXM Secure, 2026-11"}, gpu_type="NVIDIA H100 80GB HBM3",
-                   gpu_count=2),
-        ]  # fmt: skip
+            Target(
+                f"{engine}-emulated",
+                engine,
+                url,
+                "emulated",
+                billing=dict(EMULATOR_BILLING),
+                gpu_type=H100_SXM,
+                gpu_count=2,
+            )
+            for engine, url in (("vllm", vllm), ("sglang", sg))
+        ]
 
 
 def run_target(target: Target, args: argparse.Namespace, out: Path) -> Path:
@@ -140,14 +148,8 @@ def compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_slo(items: list[str]) -> dict[str, float]:
-    slo = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        try:
-            slo[key.strip()] = float(value)
-        except ValueError:
-            raise CompareError(f"--slo {item!r}: expected NAME=NUMBER, e.g. ttft_p95_ms=2000") from None
-        if not sep:
-            raise CompareError(f"--slo {item!r}: expected NAME=NUMBER")
-    return slo
+def _parse_slo(items: list[str]) -> Slo:
+    try:
+        return Slo.parse(items)
+    except SloError as exc:
+        raise CompareError(str(exc)) from exc

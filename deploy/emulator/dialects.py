@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from deploy.engines import SGLANG, VLLM, Engine
+
 VLLM_VERSION = "0.32.0"  # the release whose shapes are mirrored here
 SGLANG_VERSION = "0.5.2"
 
@@ -36,13 +38,22 @@ _QUOTED: dict[str, bytes] = {}  # JSON of token texts; the emulator's vocabulary
 
 
 class Dialect:
-    """What differs between the engines, behind one interface; see the two subclasses."""
+    """What differs between the engines, behind one interface; see the two subclasses.
 
+    What the rest of turnbench also knows about the engine (paths, owned_by, metric names) is its
+    `engine`, from deploy.engines; a dialect holds only the shapes the emulator writes.
+    """
+
+    engine: Engine
     name: str
-    reasoning_field: str
+    version: str  # the release this emulator mirrors, for /version and /get_server_info
     unknown_model_is_404: bool
-    flush_path: str
-    metric_prefix: str
+
+    @property
+    def reasoning_field(self) -> str:
+        field = self.engine.reasoning_field
+        assert field is not None, f"{self.name} names no reasoning field"  # both emulated engines do
+        return field
 
     def stream(self, request_id: str, model: str) -> StreamWriter:
         return StreamWriter(self, request_id, model)
@@ -76,18 +87,17 @@ class Dialect:
         return _dumps({**envelope, "choices": [choice], **extra, "usage": self.usage(usage)})
 
     def models(self, model: str, max_model_len: int) -> bytes:
-        owned = "vllm" if self.name == "vllm" else "sglang"
-        card = {"id": model, "object": "model", "created": int(time.time()), "owned_by": owned, "root": model}
+        card = {"id": model, "object": "model", "created": int(time.time()), "owned_by": self.engine.owned_by}
+        card["root"] = model
         card["max_model_len"] = max_model_len
         return _dumps({"object": "list", "data": [card]})
 
 
 class VllmDialect(Dialect):
-    name = "vllm"
-    reasoning_field = "reasoning"  # renamed from reasoning_content in vLLM 0.12 (PR #27752)
+    engine = VLLM
+    name = VLLM.name
+    version = VLLM_VERSION
     unknown_model_is_404 = True
-    flush_path = "/reset_prefix_cache"  # real vLLM >= 0.10 serves it only with VLLM_SERVER_DEV_MODE=1
-    metric_prefix = "vllm:"
 
     def role_delta(self) -> dict[str, Any]:
         return {"role": "assistant", "content": ""}
@@ -127,11 +137,10 @@ class VllmDialect(Dialect):
 
 
 class SglangDialect(Dialect):
-    name = "sglang"
-    reasoning_field = "reasoning_content"
+    engine = SGLANG
+    name = SGLANG.name
+    version = SGLANG_VERSION
     unknown_model_is_404 = False  # SGLang 0.5 echoes whatever model name it was sent
-    flush_path = "/flush_cache"
-    metric_prefix = "sglang:"
 
     def role_delta(self) -> dict[str, Any]:
         return {"role": "assistant", "content": "", "reasoning_content": None, "tool_calls": None}
@@ -139,14 +148,16 @@ class SglangDialect(Dialect):
     def text_delta(self, text: str, reasoning: bool) -> dict[str, Any]:
         # SGLang serializes every field, nulls included.
         delta: dict[str, Any] = {"role": None, "content": None, "reasoning_content": None, "tool_calls": None}
-        delta["reasoning_content" if reasoning else "content"] = text
+        delta[self.reasoning_field if reasoning else "content"] = text
         return delta
 
     def choice(self, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish, "matched_stop": None}
 
     def usage(self, usage: Usage) -> dict[str, Any]:
-        details = {"cached_tokens": usage.cached_tokens} if usage.cached_tokens else None  # --enable-cache-report
+        # With --enable-cache-report; nothing cached comes back as null, not 0 (deploy.engines.sglang).
+        reported = usage.cached_tokens or not self.engine.nothing_cached_is_null
+        details = {"cached_tokens": usage.cached_tokens} if reported else None
         return {
             "prompt_tokens": usage.prompt_tokens,
             "total_tokens": usage.prompt_tokens + usage.completion_tokens,

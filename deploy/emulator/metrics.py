@@ -1,7 +1,8 @@
 """`/metrics` in each engine's own metric names, so the same scraper reads the emulator and the engine.
 
-vLLM V1 names (0.32) and SGLang 0.5 names, per notes/engines-and-runpod.md section 6. Figures are
-brought up to date when scraped, not on every step, so the step loop pays nothing for them.
+Each quantity goes by the current name deploy.engines gives it for the engine, the name the scraper
+maps back to a common one. Figures are brought up to date when scraped, not on every step, so the
+step loop pays nothing for them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from deploy.emulator.engine import Engine
+from deploy.engines import engine_named
 
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0)
 
@@ -19,6 +21,8 @@ class EngineMetrics:
         self.dialect = dialect
         self.registry = CollectorRegistry()
         self._seen = {"prompt": 0, "cached": 0, "generation": 0}
+        known = engine_named(dialect)
+        metric = known.metric
         labels = {"model_name": model, "engine": "0"} if dialect == "vllm" else {"model_name": model}
         names = list(labels)
 
@@ -29,26 +33,27 @@ class EngineMetrics:
             return Gauge(name, doc, names, registry=self.registry).labels(**labels)
 
         self._ttft = Histogram(
-            f"{dialect}:time_to_first_token_seconds", "Time to first token", names, buckets=TTFT_BUCKETS,
+            f"{known.metric_prefix}time_to_first_token_seconds", "Time to first token", names, buckets=TTFT_BUCKETS,
             registry=self.registry,
         ).labels(**labels)  # fmt: skip
+        # prometheus_client adds `_total` to a counter's name on the wire, and drops it when given.
         if dialect == "vllm":
-            self._queries = counter("vllm:prefix_cache_queries", "Prefix cache queries, in tokens")
-            self._hits = counter("vllm:prefix_cache_hits", "Prefix cache hits, in tokens")
-            self._prompt = counter("vllm:prompt_tokens", "Prompt tokens processed")
-            self._generation = counter("vllm:generation_tokens", "Generation tokens")
-            self._running = gauge("vllm:num_requests_running", "Requests in the running batch")
-            self._waiting = gauge("vllm:num_requests_waiting", "Requests waiting")
-            self._usage = gauge("vllm:kv_cache_usage_perc", "KV-cache usage, 1 = full")
+            self._queries = counter(known.prefix_cache_queries[0], "Prefix cache queries, in tokens")
+            self._hits = counter(metric("cached_tokens_total"), "Prefix cache hits, in tokens")
+            self._prompt = counter(metric("prompt_tokens_total"), "Prompt tokens processed")
+            self._generation = counter(metric("generation_tokens_total"), "Generation tokens")
+            self._running = gauge(metric("running"), "Requests in the running batch")
+            self._waiting = gauge(metric("waiting"), "Requests waiting")
+            self._usage = gauge(metric("kv_usage"), "KV-cache usage, 1 = full")
         else:
-            self._hits = counter("sglang:cached_tokens", "Prompt tokens served from the radix cache")
-            self._prompt = counter("sglang:prompt_tokens", "Prompt tokens")
-            self._generation = counter("sglang:generation_tokens", "Generation tokens")
+            self._hits = counter(metric("cached_tokens_total"), "Prompt tokens served from the radix cache")
+            self._prompt = counter(metric("prompt_tokens_total"), "Prompt tokens")
+            self._generation = counter(metric("generation_tokens_total"), "Generation tokens")
             self._queries = self._prompt
-            self._hit_rate = gauge("sglang:cache_hit_rate", "Cache hit rate of recent requests")
-            self._running = gauge("sglang:num_running_reqs", "Running requests")
-            self._waiting = gauge("sglang:num_queue_reqs", "Queued requests")
-            self._usage = gauge("sglang:token_usage", "KV token usage, 1 = full")
+            self._hit_rate = gauge(metric("cache_hit_rate"), "Cache hit rate of recent requests")
+            self._running = gauge(metric("running"), "Running requests")
+            self._waiting = gauge(metric("waiting"), "Queued requests")
+            self._usage = gauge(metric("kv_usage"), "KV token usage, 1 = full")
 
     def render(self) -> bytes:
         c = self.engine.counters

@@ -18,15 +18,14 @@ from deploy.emulator.cache.block_cache import BlockCache
 from deploy.emulator.cache.prefix_cache import PrefixCache
 from deploy.emulator.cache.radix_cache import RadixCache
 from deploy.emulator.chat import ChatEndpoint
-from deploy.emulator.dialects import DIALECTS, SGLANG_VERSION, VLLM_VERSION
+from deploy.emulator.dialects import DIALECTS
 from deploy.emulator.engine import Engine
 from deploy.emulator.faults import FaultPlan
 from deploy.emulator.http import HttpProtocol, HttpRequest, Responder
 from deploy.emulator.metrics import EngineMetrics
 from deploy.emulator.profile import Profile, load_profile
 from deploy.emulator.truth import Truth
-
-ENGINES = ("vllm", "sglang")
+from deploy.engines import LAUNCHABLE
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class EmulatorConfig:
     truth_csv: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
+        if self.engine not in LAUNCHABLE:
             raise ValueError(f"unknown engine {self.engine!r}; choose vllm or sglang")
 
 
@@ -92,13 +91,13 @@ class Emulator:
             responder.send(200, self.dialect.models(self.config.model, self.config.profile.max_model_len))
         elif route == ("GET", "/metrics"):
             responder.send(200, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
-        elif route == ("POST", self.dialect.flush_path):
+        elif route == ("POST", self.dialect.engine.flush_path):
             self._flush(responder)
-        elif route == ("GET", "/version") and self.config.engine == "vllm":
-            responder.send(200, _json({"version": f"{VLLM_VERSION} (turnbench emulator)", "emulator": True}))
-        elif route == ("GET", "/get_server_info") and self.config.engine == "sglang":
-            info = {"version": f"{SGLANG_VERSION} (turnbench emulator)", "emulator": True}
-            responder.send(200, _json({**info, "profile": self.config.profile.to_dict()}))
+        elif route == ("GET", self.dialect.engine.version_path):
+            info: dict[str, object] = {"version": f"{self.dialect.version} (turnbench emulator)", "emulator": True}
+            if self.config.engine == "sglang":  # /get_server_info lists SGLang's arguments: the profile stands in
+                info["profile"] = self.config.profile.to_dict()
+            responder.send(200, _json(info))
         elif route == ("GET", "/emulator/truth"):
             records = [asdict(r) for r in self.truth.records]
             if request.query.get("clear") == ["1"]:

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from deploy.engines import engine_named
 from deploy.errors import DeployError
 from deploy.runpod.client import PodInfo, RunpodClient
 from deploy.runpod.lifetime import format_duration
@@ -24,7 +25,6 @@ DEFAULT_PROXY_TEMPLATE = "https://{pod_id}-{port}.proxy.runpod.net"
 NOT_READY_STATUSES = frozenset({404, 502, 503, 524})  # anything else but 200 and 401/403 is also retried
 PROBE_TIMEOUT_S = 10.0  # one probe; the proxy's own limit is 100 s, far too long to wait on each poll
 PROGRESS_EVERY_S = 60.0  # a line at least this often, and whenever something changes
-VERSION_PATHS = {"vllm": "/version", "sglang": "/get_server_info"}
 GONE_STATUSES = ("EXITED", "TERMINATED")
 # A 40-minute wait should survive a few failed status calls (network blip, API hiccup) in a row;
 # more than this, and the API or the key is really broken.
@@ -145,8 +145,11 @@ def _step(client: RunpodClient, w: _Waiting, proxy: ProxyUrls, port: int, api_ke
 
 def read_version(engine: str, base_url: str, api_key: str | None) -> str:
     """The engine's own version string, for the record; "unknown" rather than failing a deployment."""
+    path = engine_named(engine).version_path
+    if path is None:
+        return "unknown"
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    request = urllib.request.Request(base_url + VERSION_PATHS[engine], headers=headers)
+    request = urllib.request.Request(base_url + path, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S) as response:
             version = json.load(response).get("version")

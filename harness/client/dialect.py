@@ -2,7 +2,9 @@
 
 The two engines agree on the envelope and differ in details; every difference we rely on is
 handled here, with the engine and version that produces it, so that the client and the
-measurement code never look at raw JSON.
+measurement code never look at raw JSON. The facts behind them (which field carries reasoning,
+which flag turns on cached tokens, who sends null) are named once per engine in deploy.engines;
+the parsing stays here, written out for speed, since it runs once per token.
 """
 
 from __future__ import annotations
@@ -97,8 +99,9 @@ def read_chunk(payload: bytes) -> Chunk:
         # SGLang 0.5 serializes every field, so absent and null must be treated alike.
         delta = choice.get("delta") or {}
         content = delta.get("content") or ""
-        # vLLM >= 0.12 names it `reasoning` (PR #27752); SGLang and older vLLM `reasoning_content`;
-        # some vLLM builds send both as copies, so take one, never their sum.
+        # vLLM >= 0.12 names it `reasoning` (PR #27752); SGLang and older vLLM `reasoning_content`
+        # (their Engine.reasoning_field); some vLLM builds send both as copies, so take one, never
+        # their sum.
         reasoning = delta.get("reasoning") or delta.get("reasoning_content") or ""
         finish_reason = choice.get("finish_reason")
     return Chunk(
@@ -141,9 +144,9 @@ def error_body_message(body: bytes) -> str:
 def cached_tokens(usage: Usage | None) -> int | None:
     """`usage.prompt_tokens_details.cached_tokens` exactly as reported, `None` when absent.
 
-    vLLM reports it only with --enable-prompt-tokens-details, SGLang only with
-    --enable-cache-report; both may omit the details object (or send null) when nothing was
-    cached, so `None` means "not reported", not "zero".
+    An engine reports it only when launched with its `cached_tokens_flag` (deploy.engines), and
+    may omit the details object or send null when nothing was cached (SGLang 0.5 does:
+    `nothing_cached_is_null`), so `None` means "not reported", not "zero".
     """
     if not usage:
         return None

@@ -3,7 +3,8 @@
 The one place turnbench talks to a server outside a chat turn: the preflight of `turnbench run`,
 the model of a user given no --model, and run.json's account of the server. Blocking urllib,
 used before the load starts or on the master, never on a user's hot path; it imports neither
-gevent nor Locust, so `turnbench run` can ask before Locust patches the process.
+gevent nor Locust, so `turnbench run` can ask before Locust patches the process. Which engine
+answers what, and where, comes from deploy.engines.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from deploy.engines import ENGINES, OPENAI
+
 MODELS_PATH = "/v1/models"
-# What each engine's /v1/models says in `owned_by`, and where it tells its version and flags.
-OWNED_BY = {"vllm": "vllm", "sglang": "sglang"}
-VERSION_PATHS = {"vllm": "/version", "sglang": "/get_server_info"}
 
 
 class ClientConfigError(ValueError):
@@ -66,9 +66,9 @@ def model_cards(base_url: str, api_key_env: str | None = None, timeout: float = 
 def engine_of(cards: list[dict[str, Any]]) -> str:
     """The engine a server's model cards name in `owned_by` ("" when none is known)."""
     for card in cards:
-        for engine, owner in OWNED_BY.items():
-            if str(card.get("owned_by")) == owner:
-                return engine
+        for engine in ENGINES.values():
+            if engine.owned_by is not None and str(card.get("owned_by")) == engine.owned_by:
+                return engine.name
     return ""
 
 
@@ -97,7 +97,7 @@ def server_info(base_url: str, engine_hint: str = "", api_key_env: str | None = 
     except (ServerError, IndexError) as exc:
         info["models_error"] = str(exc) or "no models"
     engine = engine_hint or engine_of(cards[:1])
-    path = VERSION_PATHS.get(engine)
+    path = ENGINES[engine].version_path if engine in ENGINES else None
     if path:
         try:
             details = fetch_json(f"{base_url.rstrip('/')}{path}", auth_headers(api_key_env))
@@ -106,6 +106,6 @@ def server_info(base_url: str, engine_hint: str = "", api_key_env: str | None = 
             info["details"] = details
         except Exception as exc:  # recorded in run.json; a server without the endpoint is still measured
             info["version_error"] = str(exc)
-    info["engine"] = engine or "openai"
+    info["engine"] = engine or OPENAI.name
     info.setdefault("emulator", False)
     return info

@@ -1,9 +1,10 @@
 """Scrape the engine's Prometheus endpoint during a run into `server_metrics.csv`.
 
 Engines name things differently (notes/engines-and-runpod.md 6); each scraped row keeps the
-engine's own name and gains a `common` name where one exists, so the analysis reads one
-vocabulary. vLLM exposes prefix-cache hits and queries as counters: the hit rate between two
-scrapes is derived and written as its own row. A missing endpoint is a warning, not a failure.
+engine's own name and gains a `common` name where one exists (each engine's `metric_names` in
+deploy.engines), so the analysis reads one vocabulary. vLLM exposes prefix-cache hits and queries
+as counters: the hit rate between two scrapes is derived and written as its own row. A missing
+endpoint is a warning, not a failure.
 """
 
 from __future__ import annotations
@@ -18,30 +19,17 @@ from pathlib import Path
 import gevent
 from prometheus_client.parser import text_string_to_metric_families
 
+from deploy.engines import ENGINES, VLLM
 from harness.recording.run_dir import SERVER_METRIC_COLUMNS, SERVER_METRICS_CSV
 
 log = logging.getLogger(__name__)
 
-COMMON_NAMES = {
-    "vllm:num_requests_running": "running",
-    "vllm:num_requests_waiting": "waiting",
-    "vllm:kv_cache_usage_perc": "kv_usage",
-    "vllm:gpu_cache_usage_perc": "kv_usage",  # before vLLM 0.12
-    "vllm:prompt_tokens_total": "prompt_tokens_total",
-    "vllm:prefix_cache_hits_total": "cached_tokens_total",
-    "vllm:gpu_prefix_cache_hits_total": "cached_tokens_total",  # before vLLM V1
-    "vllm:generation_tokens_total": "generation_tokens_total",
-    "sglang:cache_hit_rate": "cache_hit_rate",
-    "sglang:num_running_reqs": "running",
-    "sglang:num_queue_reqs": "waiting",
-    "sglang:token_usage": "kv_usage",
-    "sglang:prompt_tokens_total": "prompt_tokens_total",
-    "sglang:cached_tokens_total": "cached_tokens_total",
-    "sglang:generation_tokens_total": "generation_tokens_total",
-}
-VLLM_QUERIES = ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total")
-VLLM_HITS = ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total")
-KEEP_PREFIXES = ("vllm:", "sglang:")  # engine metrics only; process and Python metrics are noise here
+# Every engine's Prometheus name -> common name, for one lookup per sample whatever the engine.
+COMMON_NAMES = {name: common for engine in ENGINES.values() for name, common in engine.metric_names.items()}
+VLLM_QUERIES = VLLM.prefix_cache_queries
+VLLM_HITS = VLLM.metrics_named("cached_tokens_total")
+# Engine metrics only; process and Python metrics are noise here.
+KEEP_PREFIXES = tuple(engine.metric_prefix for engine in ENGINES.values() if engine.metric_prefix)
 
 
 class MetricsScraper:

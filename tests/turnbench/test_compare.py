@@ -25,3 +25,4 @@ def test_compare_runs_both_emulated_engines_and_reports(tmp_path: Path) -> None:
     runs = [json.loads(p.read_text()) for p in tmp_path.glob("*/run.json")]
     assert sorted(r["target"]["name"] for r in runs) == ["sglang-emulated", "vllm-emulated"]
     assert all(r["cache_flushed"] is True and r["target"]["billing"]["kind"] == "pod" for r in runs)
+    assert all(r["target"]["billing"]["usd_per_hour"] == 7.98 for r in runs)  # priced as a 2x H100 Secure pod
