@@ -66,42 +66,32 @@ def test_a_missing_column_is_named(run: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("column", ["ttft_ms", "turn", "started_at", "prompt_tokens"])
-def test_a_non_numeric_value_is_named_with_its_row(run: Path, column: str) -> None:
-    frame = pd.read_csv(run / "requests.csv", keep_default_na=False, dtype=str)
-    frame.loc[16, column] = "fast"
-    frame.to_csv(run / "requests.csv", index=False)
-    assert error_of(run) == f"{run}/requests.csv: column {column}: not a number in row 17: 'fast'"
-
-
-def test_an_empty_required_cell_is_named(run: Path) -> None:
-    frame = pd.read_csv(run / "requests.csv", keep_default_na=False, dtype=str)
-    frame.loc[4, "e2e_ms"] = ""
-    frame.to_csv(run / "requests.csv", index=False)
-    assert error_of(run) == f"{run}/requests.csv: column e2e_ms: empty in row 5; every row needs a value"
-
-
-def test_a_fractional_turn_is_refused(run: Path) -> None:
-    frame = pd.read_csv(run / "requests.csv", keep_default_na=False, dtype=str)
-    frame.loc[2, "turn"] = "1.5"
-    frame.to_csv(run / "requests.csv", index=False)
-    assert error_of(run) == f"{run}/requests.csv: column turn: not a whole number in row 3: 1.5"
-
-
-def test_an_unreadable_ok_value_is_named(run: Path) -> None:
-    frame = pd.read_csv(run / "requests.csv", keep_default_na=False, dtype=str)
-    frame.loc[7, "ok"] = "yes"
-    frame.to_csv(run / "requests.csv", index=False)
-    assert error_of(run) == f"{run}/requests.csv: column ok: expected true or false, got 'yes' in row 8"
-
-
-def test_an_unknown_conversation_status_is_named(run: Path) -> None:
-    frame = pd.read_csv(run / "conversations.csv", keep_default_na=False, dtype=str)
-    frame.loc[1, "status"] = "done"
-    frame.to_csv(run / "conversations.csv", index=False)
-    assert error_of(run) == (
-        f"{run}/conversations.csv: column status: expected one of complete, failed, interrupted, got 'done' in row 2"
-    )
+@pytest.mark.parametrize(
+    ("name", "column", "row", "value", "expected"),
+    [
+        *[
+            ("requests.csv", column, 17, "fast", f"column {column}: not a number in row 17: 'fast'")
+            for column in ["ttft_ms", "turn", "started_at", "prompt_tokens"]
+        ],
+        ("requests.csv", "e2e_ms", 5, "", "column e2e_ms: empty in row 5; every row needs a value"),
+        ("requests.csv", "turn", 3, "1.5", "column turn: not a whole number in row 3: 1.5"),
+        ("requests.csv", "ok", 8, "yes", "column ok: expected true or false, got 'yes' in row 8"),
+        (
+            "conversations.csv",
+            "status",
+            2,
+            "done",
+            "column status: expected one of complete, failed, interrupted, got 'done' in row 2",
+        ),
+    ],
+)
+def test_a_bad_cell_is_named_with_its_file_column_and_row(
+    run: Path, name: str, column: str, row: int, value: str, expected: str
+) -> None:
+    frame = pd.read_csv(run / name, keep_default_na=False, dtype=str)
+    frame.loc[row - 1, column] = value  # rows count from 1 below the header
+    frame.to_csv(run / name, index=False)
+    assert error_of(run) == f"{run}/{name}: {expected}"
 
 
 DELETE = object()
