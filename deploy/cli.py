@@ -25,6 +25,7 @@ from deploy.parity import (
     override,
     validate,
 )
+from deploy.pricing import H100_SXM
 from deploy.targets import Target
 
 DEFAULT_TARGETS = "targets.toml"
@@ -68,7 +69,7 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
     parity.add_argument("--vllm-image", default=VLLM_IMAGE)
     parity.add_argument("--sglang-image", default=SGLANG_IMAGE)
     pods = up.add_argument_group("Runpod pods")
-    pods.add_argument("--gpu-type", default="NVIDIA H100 80GB HBM3", help="Runpod GPU type id")
+    pods.add_argument("--gpu-type", default=H100_SXM, help="Runpod GPU type id")
     pods.add_argument("--gpu-count", type=int, default=2)
     pods.add_argument("--cloud", default="SECURE", help="SECURE, COMMUNITY or ALL")
     pods.add_argument("--data-center", default=None)

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from deploy.engines import LAUNCHABLE
 from deploy.errors import DeployError
 from deploy.pricing import FALLBACK_AS_OF, FALLBACK_USD_PER_GPU_HOUR
 from deploy.runpod.pods import DEFAULT_GPU_TYPE
@@ -42,7 +43,7 @@ def up_local(targets_path: Path, profile: str, progress: Progress) -> list[Targe
         )
     started: list[LocalProcess] = []
     try:
-        for engine in ("vllm", "sglang"):
+        for engine in LAUNCHABLE:
             started.append(_start(engine, profile, targets_path))
             progress(f"  {engine} emulator (pid {started[-1].pid}) listening on {started[-1].url}")
         write_state(targets_path, DeployState("local", processes=tuple(started)))

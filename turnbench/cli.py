@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from deploy.engines import LAUNCHABLE
 from turnbench import __version__
 
 
@@ -177,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve an OpenAI-compatible emulated engine: its wire dialect, prefix cache, continuous "
         "batching and metrics, with a ground-truth log of every token it sent. Its numbers are a model.",
     )
-    emulate.add_argument("--engine", required=True, choices=("vllm", "sglang"))
+    emulate.add_argument("--engine", required=True, choices=LAUNCHABLE)
     emulate.add_argument("--host", default="127.0.0.1")
     emulate.add_argument("--port", type=int, default=8000)
     emulate.add_argument("--model", default="emulated", help="served model name")
@@ -230,17 +232,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _InterruptOnce:
+    """`turnbench run`'s Ctrl-C and SIGTERM from its first moment until Locust starts (then
+    harness.run.command forwards them): the first ends the command where it is, as a
+    KeyboardInterrupt, with one line and exit 130. Later ones, while it winds down, change nothing;
+    Python's own handler would raise again and end it by SIGINT (-2), without the line."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        if self.seen:
+            return
+        self.seen = True
+        hub = sys.modules.get("gevent.hub")  # imported with Locust
+        if hub is not None:  # gevent prints a KeyboardInterrupt that reaches its loop as an error
+            hub.Hub.NOT_ERROR = (*hub.Hub.NOT_ERROR, KeyboardInterrupt)
+        raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    run: Callable[[argparse.Namespace], int] = args.run
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in words if not word.startswith("-")), "")  # no top-level option takes a value
+    previous = {}
+    if command == "run":
+        interrupt = _InterruptOnce()
+        previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
+        args = build_parser().parse_args(words)
+        run: Callable[[argparse.Namespace], int] = args.run
         return run(args)
     except UserError as exc:
-        print(f"turnbench {args.command}: {exc}", file=sys.stderr)
+        print(f"turnbench {command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"turnbench {args.command}: interrupted", file=sys.stderr)
+        print(f"turnbench {command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        for signum, handler in previous.items():
+            # argv None: this is the process, and it ends now. Python puts the default handlers
+            # back while it finalizes, and a Ctrl-C then would end it by SIGINT instead of 130.
+            signal.signal(signum, signal.SIG_IGN if argv is None else handler)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 from analysis.errors import AnalysisError
+from deploy.engines import ENGINES
 from harness.recording.run_dir import RunInfo, RunStatus
 
 STATUSES: tuple[str, ...] = get_args(RunStatus)
-ENGINES = ("vllm", "sglang", "openai")
 BILLING_KINDS = ("pod", "serverless")
 
 
@@ -32,7 +32,7 @@ def read_run_json(path: Path) -> RunInfo:
         raise AnalysisError(f"{path}: expected a JSON object at the top level")
     target = check.mapping(raw, "target")
     check.string(target, "target.name")
-    check.choice(target, "target.engine", ENGINES)
+    check.choice(target, "target.engine", tuple(ENGINES))
     if "gpu_count" in target:
         check.integer(target, "target.gpu_count")
     if "billing" in target:

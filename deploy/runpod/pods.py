@@ -15,7 +15,7 @@ from typing import Any
 
 from deploy.errors import DeployError
 from deploy.parity import EngineSpec
-from deploy.pricing import pod_billing
+from deploy.pricing import H100_SXM, pod_billing
 from deploy.runpod.client import PodInfo, RunpodClient
 from deploy.runpod.credentials import ENGINE_KEY_ENV, Credentials
 from deploy.runpod.lifetime import PodName, new_deploy_id
@@ -24,7 +24,7 @@ from deploy.runpod.teardown import PodGuard, stop_signals_raise
 from deploy.state import DeployState, load_state, remove_state, state_path, write_state
 from deploy.targets import Target, write_targets
 
-DEFAULT_GPU_TYPE = "NVIDIA H100 80GB HBM3"  # H100 SXM (notes §1)
+DEFAULT_GPU_TYPE = H100_SXM
 CLOUDS = ("SECURE", "COMMUNITY", "ALL")  # the SDK defaults to ALL; we default to SECURE like REST v2
 # The -cu129 images need a host driver offering CUDA 12.9 or newer (notes §4); an older one fails
 # with "nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.9".

@@ -13,7 +13,7 @@ import re
 
 from deploy.errors import DeployError
 from deploy.parity import DEFAULT_MODEL
-from deploy.pricing import serverless_billing
+from deploy.pricing import SERVERLESS_POOL, serverless_billing
 from deploy.runpod.credentials import RUNPOD_KEY_ENV
 from deploy.runpod.pods import DEFAULT_GPU_TYPE
 from deploy.targets import Target
@@ -53,11 +53,11 @@ def serverless_targets(endpoints: dict[str, str], model: str = DEFAULT_MODEL, gp
                 api_key_env=RUNPOD_KEY_ENV,
                 gpu_type=DEFAULT_GPU_TYPE,  # the ADA_80_PRO pool is H100s
                 gpu_count=gpu_count,
-                billing=serverless_billing("ADA_80_PRO"),
+                billing=serverless_billing(SERVERLESS_POOL),
                 launch={
                     "worker": WORKERS[engine],
                     "endpoint_id": endpoint_id,
-                    "gpu_pool": "ADA_80_PRO",
+                    "gpu_pool": SERVERLESS_POOL,
                     "cold_start": COLD_START,
                     "note": NOTES[engine],
                 },
