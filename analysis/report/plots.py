@@ -107,12 +107,17 @@ def _ttft_by_turn(targets: Sequence[TargetAnalysis], out_dir: Path, notice: str 
         drawn = True
     if not drawn:
         return Plot(name, title, None, "no run reported a TTFT per turn")
-    axes.set_xlabel("turn")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylabel("TTFT (ms)")
+    _by_turn(axes, "TTFT (ms)")
     axes.set_ylim(bottom=0)
     axes.legend()
     return _save(figure, out_dir, name, title)
+
+
+def _by_turn(axes: Axes, ylabel: str) -> None:
+    """Turns on the x axis, whole numbers only: there is no turn 2.5."""
+    axes.set_xlabel("turn")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylabel(ylabel)
 
 
 def _cached_share_by_turn(targets: Sequence[TargetAnalysis], out_dir: Path, notice: str | None) -> Plot:
@@ -127,9 +132,7 @@ def _cached_share_by_turn(targets: Sequence[TargetAnalysis], out_dir: Path, noti
             drawn = True
     if not drawn:
         return Plot(name, title, None, "no run reported cached tokens (usage.prompt_tokens_details.cached_tokens)")
-    axes.set_xlabel("turn")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylabel("cached tokens / prompt tokens (%)")
+    _by_turn(axes, "cached tokens / prompt tokens (%)")
     axes.set_ylim(0, 100)
     axes.legend()
     return _save(figure, out_dir, name, title)
