@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -233,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _InterruptOnce:
-    """`turnbench run`'s Ctrl-C and SIGTERM from its first moment until Locust starts (then
+    """`turnbench run`'s Ctrl-C and SIGTERM from the first line of `main` until Locust starts (then
     harness.run.command forwards them): the first ends the command where it is, as a
     KeyboardInterrupt, with one line and exit 130. Later ones, while it winds down, change nothing;
     Python's own handler would raise again and end it by SIGINT (-2), without the line."""
@@ -245,9 +246,10 @@ class _InterruptOnce:
         if self.seen:
             return
         self.seen = True
-        hub = sys.modules.get("gevent.hub")  # imported with Locust
-        if hub is not None:  # gevent prints a KeyboardInterrupt that reaches its loop as an error
-            hub.Hub.NOT_ERROR = (*hub.Hub.NOT_ERROR, KeyboardInterrupt)
+        gevent = sys.modules.get("gevent")  # imported with Locust
+        if gevent is not None:  # which prints a KeyboardInterrupt that reaches its loop as an error
+            hub = gevent.get_hub()
+            hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
         raise KeyboardInterrupt
 
 
@@ -267,6 +269,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(f"turnbench {command}: interrupted", file=sys.stderr)
+        if argv is None:
+            # CPython (3.11) remembers a KeyboardInterrupt raised inside exec() or eval() code (the
+            # dataclasses and namedtuples an import defines) even once it is caught, and then ends
+            # `python -m turnbench` by SIGINT (-2) instead of 130: leave without asking it.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     finally:
         for signum, handler in previous.items():

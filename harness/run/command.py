@@ -4,7 +4,8 @@ It checks what a user can get wrong before any load starts (the config, the scen
 host, the model name) and answers each in one line; then it runs Locust in its own process group
 (Locust owns the gevent patching and, with --processes or --workers, its worker processes). The
 first Ctrl-C or SIGTERM asks Locust to stop gracefully: users finish their turn, records are
-flushed and run.json says "interrupted"; a second one ends everything at once.
+flushed and run.json says "interrupted"; a second one ends everything at once. Before Locust has
+started a test there is nothing to save: a signal ends the command at once (turnbench/cli.py).
 
 Exit codes, for schedulers: 0 every SLO gate passed; 3 a gate failed; 4 the load generator was
 saturated, so the numbers cannot be trusted; 1 the run itself failed (Locust failed, too many
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.client.server import ServerError, engine_of, model_cards
+from harness.plugin.options import DEFAULTS
 from harness.recording.run_dir import LOCUST_PREFIX, new_run_dir
 from harness.run.config import AUTO, ConfigError, add_run_options, resolve
 from harness.run.outcome import Outcome, judge
@@ -36,7 +38,11 @@ if TYPE_CHECKING:
 # A file Locust loads, not a module turnbench imports (locustfiles/ sits above harness/): it is
 # found next to this package, in a checkout and in an installed wheel alike.
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfiles" / "any_scenario.py"
-DEFAULT_RAMP_USERS = "5,10,20,40"  # harness/plugin/options.py's --ramp-users (importing it imports Locust)
+# A worker left once the master has gone has nothing to ship (no one would receive it): it gets this
+# long to end by itself before it is killed. One the master told to quit is on its way out; one still
+# connecting (a signal while Locust started up) would retry for minutes, and one whose master died
+# would wait out a 60 s heartbeat timeout.
+LEFTOVER_GRACE_S = 5.0
 
 
 class RunError(Exception):
@@ -102,7 +108,7 @@ def auto_processes(s: dict[str, Any], scenario: Scenario, locust_args: list[str]
     max_tokens = _whole_number(_locust_value(locust_args, "--max-tokens") or "0", "--max-tokens")
     users = s["users"]
     if s["shape"]:  # the shape sets the users: size for its largest level
-        levels = (_locust_value(locust_args, "--ramp-users") or DEFAULT_RAMP_USERS).split(",")
+        levels = (_locust_value(locust_args, "--ramp-users") or DEFAULTS.ramp_users).split(",")
         users = max(_whole_number(level, "--ramp-users") for level in levels if level.strip())
     rate = expected_token_rate(scenario, users, s["think_time_scale"], s["expected_stream_tps"], max_tokens)
     cost = client_cost.load()
@@ -160,6 +166,7 @@ def locust_command(s: dict[str, Any], run_dir: Path, engine: str, extra: list[st
 
 
 def run(args: argparse.Namespace) -> int:
+    _import_locust()
     try:
         s = resolve(args)
         parse_timespan(s["run_time"])
@@ -195,58 +202,116 @@ def run(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _import_locust() -> None:
+    """Import Locust, which monkey-patches this process with gevent, with Ctrl-C and SIGTERM held back
+    until it is done: a KeyboardInterrupt half-way through the patching breaks the import system's
+    locks ("RuntimeError: cannot release un-acquired lock", or a hang) instead of ending the command."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        import locust  # noqa: F401
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _run_locust(command: list[str], workers: int) -> tuple[int, bool]:
     """Run Locust (and its workers); forward the first signal, end everything on the second."""
-    processes = _start(command, workers)
-    state = {"signals": 0}
+    locust = _LocustProcesses()
+    previous = {sig: signal.signal(sig, locust.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _start(locust, command, workers)
+        code = locust.wait()
+    finally:
+        if not locust.signals:  # after one, another must not cut the verdict short
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    return code, locust.signals > 0
 
-    def forward(signum: int, _frame: object) -> None:
-        state["signals"] += 1
-        # The first signal goes to Locust's master process only (not its group, which holds the
-        # workers it forked for --processes), and the master stops its workers in order. It is
-        # always SIGTERM: Locust handles it itself, while SIGINT may have been inherited as ignored
-        # (a background job of a non-interactive shell) and would then do nothing. The second
-        # kills every process group at once.
-        for process in processes if state["signals"] > 1 else processes[:1]:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    if state["signals"] > 1:
-                        os.killpg(process.pid, signal.SIGKILL)
-                    else:
-                        os.kill(process.pid, signal.SIGTERM)
-        if state["signals"] > 1:
+
+class _LocustProcesses:
+    """The Locust processes of one run, and what a Ctrl-C or SIGTERM does to them at any moment.
+
+    The first signal goes to the master process only (not its group, which holds the workers it
+    forked for --processes), and the master stops its workers in order. It is always SIGTERM:
+    Locust handles it itself, while SIGINT may have been inherited as ignored (a background job of
+    a non-interactive shell) and would then do nothing. A master still starting up has no handler
+    yet and dies at once, having measured nothing; its workers are ended after it (`wait`). The
+    second signal kills every process group. A signal that comes while they are being started
+    applies to each as it starts, and none starts after one.
+    """
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.signals = 0
+        self._master_asked = False
+        self._ended = False
+
+    def on_signal(self, _signum: int, _frame: object) -> None:
+        self.signals += 1
+        if self._ended or not self.processes:
+            return
+        self._act()
+        if self.signals == 2:
             print("turnbench run: stopped at once; the last seconds of records may be missing", file=sys.stderr)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        code = processes[0].wait()
-        for worker in processes[1:]:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return code, state["signals"] > 0
+    def start(self, command: list[str]) -> None:
+        # Its own session: a Ctrl-C at the terminal reaches only turnbench, which forwards it once,
+        # instead of every process at once (which would cut the graceful stop short).
+        if not self.signals:
+            self.processes.append(subprocess.Popen(command, start_new_session=True))
+            self._act()
+
+    def wait(self) -> int:
+        """The master's exit code, once every process has ended (1 if none started)."""
+        if not self.processes:
+            return 1
+        master, *workers = self.processes
+        code = master.wait()
+        # A master killed by a signal (one still starting up) never told its workers to quit.
+        deadline = time.monotonic() + (LEFTOVER_GRACE_S if code >= 0 else 0.0)
+        for worker in workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=max(0.0, deadline - time.monotonic()))
+        self._kill()  # whatever is left, such as the workers of a master that died starting up
+        for worker in workers:
+            worker.wait()
+        self._ended = True
+        return code
+
+    def _act(self) -> None:
+        master = self.processes[0]
+        if self.signals == 1 and not self._master_asked and master.poll() is None:
+            self._master_asked = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(master.pid, signal.SIGTERM)
+        elif self.signals > 1:
+            self._kill()
+
+    def _kill(self) -> None:
+        for process in self.processes:
+            # The master's group also when it has ended: the workers it forked may have outlived it.
+            if process is self.processes[0] or process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
 
 
-def _start(command: list[str], workers: int) -> list[subprocess.Popen[bytes]]:
-    # Each in its own session: a Ctrl-C at the terminal reaches only turnbench, which forwards it
-    # once, instead of every process at once (which would cut the graceful stop short).
+def _start(locust: _LocustProcesses, command: list[str], workers: int) -> None:
     if not workers:
-        return [subprocess.Popen(command, start_new_session=True)]
+        locust.start(command)
+        return
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    master = subprocess.Popen(
+    locust.start(
         [*command, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-         "--expect-workers", str(workers), "--expect-workers-max-wait", "60"], start_new_session=True,
+         "--expect-workers", str(workers), "--expect-workers-max-wait", "60"],
     )  # fmt: skip
     files = command[command.index("-f") + 1]
     worker_command = [sys.executable, "-m", "locust", "-f", files, "--worker", "--master-host", "127.0.0.1",
                       "--master-port", str(port), "--loglevel", "WARNING"]  # fmt: skip
-    time.sleep(0.5)
-    return [master, *(subprocess.Popen(worker_command, start_new_session=True) for _ in range(workers))]
+    # No pause for the master to bind its port: a worker's "client_ready" waits in its ZeroMQ
+    # queue until the master is there to read it.
+    for _ in range(workers):
+        locust.start(worker_command)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,8 +31,9 @@ def turnbench(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )  # fmt: skip
 
 
-def served(url: str) -> int:
-    with urllib.request.urlopen(f"{url}/emulator/truth?clear=1", timeout=10) as response:
+def served(url: str, clear: bool = True) -> int:
+    """How many answers the emulator has started, by its ground-truth log (cleared unless told not to)."""
+    with urllib.request.urlopen(f"{url}/emulator/truth{'?clear=1' if clear else ''}", timeout=10) as response:
         return len(json.load(response))
 
 
@@ -97,43 +100,152 @@ def test_a_config_file_with_environment_and_flag_overrides(emulator: str, tmp_pa
     )
 
 
-def test_interrupts_at_random_moments_leave_consistent_files(emulator: str, tmp_path: Path) -> None:
-    rng = random.Random(7)
-    # Locally, and with workers that Locust forks (--processes) or that turnbench starts (--workers):
-    # the interrupt must reach the master only, which lets every worker finish and ship its turns.
-    for attempt, mode in enumerate([[], [], ["--processes", "2"], ["--workers", "2"]]):
-        served(emulator)
-        out = tmp_path / f"attempt{attempt}"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "turnbench", "run", "--host", emulator, "--scenario", "support", "-u", "6",
-             "-r", "6", "-t", "60s", "--think-time-scale", "0.05", "--out", str(out), *mode],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        time.sleep(rng.uniform(3.0, 9.0))
-        process.send_signal(signal.SIGINT)
-        started = time.monotonic()
-        assert process.wait(timeout=120) == 130
-        assert time.monotonic() - started < 30, mode  # no worker waits out a heartbeat timeout
-        run_dir = only_run(out)
-        info = json.loads((run_dir / "run.json").read_text())
-        assert info["status"] == "interrupted"
-        with (run_dir / "requests.csv").open(newline="") as file:
-            rows = list(csv.DictReader(file))
-        assert 0 < len(rows) == served(emulator)
-        assert (run_dir / "locust_stats.csv").exists()
+class Run:
+    """`turnbench run` in the background, its output in files, and what a test can wait for."""
+
+    def __init__(self, host: str, out: Path, *args: str) -> None:
+        self.out = out
+        out.mkdir()
+        self.stdout, self.stderr = out / "stdout.txt", out / "stderr.txt"
+        with self.stdout.open("w") as stdout, self.stderr.open("w") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "turnbench", "run", "--host", host, "--scenario", "support", "--out", str(out),
+                 *args], cwd=ROOT, stdout=stdout, stderr=stderr,
+            )  # fmt: skip
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """A test that failed half-way leaves nothing running."""
+        if self.process.poll() is None:
+            for pid in [*descendants(self.process.pid), self.process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.process.wait()
+
+    def file(self, name: str) -> Path | None:
+        found = [d / name for d in self.out.iterdir() if (d / name).exists()]
+        return found[0] if found else None
+
+    def rows(self) -> list[dict[str, str]]:
+        requests = self.file("requests.csv")
+        if requests is None:
+            return []
+        with requests.open(newline="") as file:
+            return list(csv.DictReader(file))
+
+    def handles_signals(self) -> bool:
+        """turnbench's own handler is in place: it catches SIGTERM, which Python alone leaves alone."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+        return bool(caught >> (signal.SIGTERM - 1) & 1)
+
+    def interrupt(self) -> tuple[int, float, set[int]]:
+        """Ctrl-C: the exit code, how long it took to end, and the processes it had started."""
+        started, processes = time.monotonic(), descendants(self.process.pid)
+        self.process.send_signal(signal.SIGINT)
+        while self.process.poll() is None and time.monotonic() - started < 120:
+            processes |= descendants(self.process.pid)
+            time.sleep(0.02)
+        return self.process.wait(timeout=1), time.monotonic() - started, processes
+
+    def turnbench_lines(self) -> list[str]:
+        output = self.stdout.read_text().splitlines() + self.stderr.read_text().splitlines()
+        return [line for line in output if line.startswith("turnbench")]
 
 
-def test_a_second_interrupt_stops_at_once(emulator: str, tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "turnbench", "run", "--host", emulator, "--scenario", "support", "-u", "4", "-r", "4",
-         "-t", "60s", "--out", str(tmp_path), "--stop-timeout", "60"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    time.sleep(5)
-    process.send_signal(signal.SIGINT)
-    time.sleep(0.3)
-    started = time.monotonic()
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 130
-    assert time.monotonic() - started < 10
-    assert json.loads((only_run(tmp_path) / "run.json").read_text())["status"] == "interrupted"
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)
+
+
+def descendants(pid: int) -> set[int]:
+    try:
+        children = {int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()}
+    except OSError:  # it has just ended
+        return set()
+    return children.union(*(descendants(child) for child in children))
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_an_interrupt_while_starting_up_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    # The moment turnbench's handler is in place, a little later (reading the options, importing
+    # Locust, validating the scenario) and while it waits for a host that takes the connection and
+    # never answers (after the scenario was validated, before any Locust process).
+    for attempt, pause in enumerate([0.0, 0.1, 0.4, 0.8, None]):
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            silent.settimeout(90)
+            host = f"http://127.0.0.1:{silent.getsockname()[1]}"
+            with Run(host, tmp_path / f"attempt{attempt}", "-t", "60s") as run, contextlib.ExitStack() as held:
+                wait_for(run.handles_signals, "turnbench's signal handler")
+                if pause is None:
+                    held.enter_context(silent.accept()[0])  # open: a closed one would fail the preflight
+                else:
+                    time.sleep(pause)
+                code, took, _ = run.interrupt()
+        assert code == 130 and took < 30, (pause, run.stderr.read_text()[-2000:])
+        assert run.stderr.read_text() == "turnbench run: interrupted\n" and run.stdout.read_text() == "", pause
+        assert [p for p in run.out.iterdir() if p.is_dir()] == []  # nothing started, nothing recorded
+
+
+MODES = {"local": [], "--processes 2": ["--processes", "2"], "--workers 2": ["--workers", "2"]}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_interrupts_at_random_moments_leave_consistent_files(emulator: str, tmp_path: Path, mode: str) -> None:
+    rng = random.Random(mode)
+    # While Locust starts up (its master dies at once, having measured nothing, and takes its
+    # workers with it), once the test has started, and once turns are being recorded: the
+    # interrupt must reach the master only, which lets every worker finish and ship its turns.
+    for moment in ("Locust starting", "test started", "turns recorded"):
+        interrupt_at(moment, rng.uniform(0.0, 2.0), emulator, tmp_path / moment.replace(" ", "-"), MODES[mode])
+
+
+def interrupt_at(moment: str, pause: float, emulator: str, out: Path, mode: list[str]) -> None:
+    served(emulator)
+    with Run(emulator, out, "-u", "6", "-r", "6", "-t", "60s", "--think-time-scale", "0.05", *mode) as run:
+        if moment == "Locust starting":
+            wait_for(lambda: descendants(run.process.pid), "a Locust process")
+        else:
+            wait_for(lambda: run.file("run.json") if moment == "test started" else run.rows(), moment)
+            time.sleep(pause)
+        code, took, locust = run.interrupt()
+        assert code == 130 and took < 30, (moment, run.stderr.read_text()[-2000:])  # no heartbeat timeout waited out
+        wait_for(lambda: not any(alive(pid) for pid in locust), "the Locust processes to end", timeout=10)
+    (line,) = run.turnbench_lines()
+    assert line.startswith("turnbench run: INTERRUPTED (exit 130): "), moment
+    assert len(run.rows()) == served(emulator), moment
+    run_json = run.file("run.json")
+    if moment != "Locust starting":
+        assert run_json is not None and (run_json.parent / "locust_stats.csv").exists()
+    if run_json is not None:
+        assert json.loads(run_json.read_text())["status"] == "interrupted"
+    if moment == "turns recorded":
+        assert run.rows()
+
+
+def test_a_second_interrupt_stops_at_once(tmp_path: Path) -> None:
+    # Every answer stalls after a few tokens: stopping at the next turn boundary would take the
+    # whole --stop-timeout, and only the second Ctrl-C can end the run sooner.
+    stalls = ["--profile", "fast", "--model", "emulated", "--faults", "timeout_mid_stream=1"]
+    users = ["-u", "4", "-r", "4", "-t", "60s", "--stop-timeout", "60", "--", "--loglevel", "INFO"]
+    with running_emulator("sglang", *stalls) as url, Run(url, tmp_path / "run", *users) as run:
+        wait_for(lambda: served(url, clear=False) >= 4, "every user in the middle of a turn")
+        run.process.send_signal(signal.SIGINT)
+        wait_for(lambda: "stopping users at their next turn boundary" in run.stderr.read_text(), "the graceful stop")
+        code, took, _ = run.interrupt()
+    assert code == 130 and took < 10, run.stderr.read_text()[-2000:]
+    assert "turnbench run: stopped at once" in run.stderr.read_text()
+    run_json = run.file("run.json")
+    assert run_json is not None and json.loads(run_json.read_text())["status"] == "interrupted"
