@@ -25,14 +25,14 @@ from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from harness.client.server import server_info
-from harness.plugin.options import add_options
-from harness.plugin.turn_entries import TURN_TYPES, keep_turn_rows_out_of_total
+from harness.plugin.options import TurnbenchOptions, add_options, options_of, reread_options
+from harness.plugin.total_patch import keep_turn_rows_out_of_total
+from harness.plugin.turn_entries import TURN_TYPES
 from harness.recording.lag_probe import LagProbe
 from harness.recording.metrics_scraper import MetricsScraper
-from harness.recording.run_dir import TargetInfo, new_run_dir
+from harness.recording.run_dir import TargetInfo, new_run_dir, read_figures
 from harness.recording.run_json import RunRecorder
 from harness.recording.turn_rows import FLUSH_INTERVAL_S, MESSAGE, RecordBuffer, RecordWriter, request_row
-from harness.run.process_choice import read_record
 from harness.scenario.scenario import shared_scenario
 
 log = logging.getLogger(__name__)
@@ -98,54 +98,52 @@ class TurnbenchPlugin:
             self.writer.receive(msg.data)
 
     def start_run(self) -> None:
-        options = self.environment.parsed_options
+        options = options_of(self.environment)
         host = (self.environment.host or "").rstrip("/")
-        self.server = server_info(host, getattr(options, "engine", "") or "")
-        target_name = getattr(options, "target_name", "") or f"{self.server['engine']}"
+        self.server = server_info(host, options.engine, options.api_key_env or None)
+        target_name = options.target_name or f"{self.server['engine']}"
         self.scenario_info = self._describe_scenario()
         scenario = str(self.scenario_info.get("name") or "chat")
-        given = getattr(options, "turnbench_run_dir", "")
+        given = options.turnbench_run_dir
         if given and not self._used_given_dir:
             self.run_dir = Path(given)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._used_given_dir = True
         else:
-            self.run_dir = new_run_dir(Path(getattr(options, "turnbench_out", "runs") or "runs"), target_name, scenario)
-        price = float(getattr(options, "price_usd_per_hour", 0.0) or 0.0)
+            self.run_dir = new_run_dir(Path(options.turnbench_out or "runs"), target_name, scenario)
+        price = options.price_usd_per_hour
         target: TargetInfo = {
             "name": target_name,
             "engine": self.server["engine"],
             "base_url": host,
-            "model": str(getattr(options, "model", "") or self.server.get("model") or ""),
-            "api_key_env": getattr(options, "api_key_env", "") or None,
+            "model": str(options.model or self.server.get("model") or ""),
+            "api_key_env": options.api_key_env or None,
             "metrics_url": self._metrics_url(host),
         }
         if price > 0:
             target["billing"] = {"kind": "pod", "usd_per_hour": price, "source": "--price-usd-per-hour"}
         self.writer = RecordWriter(self.run_dir)
-        self.scraper = MetricsScraper(self._metrics_url(host), self.run_dir, getattr(options, "metrics_interval", 5.0))
+        self.scraper = MetricsScraper(self._metrics_url(host), self.run_dir, options.metrics_interval)
         self.scraper.start()
         self.recorder = RunRecorder(
-            self.run_dir, target, self.scenario_info, _locust_options(options), self.server,
-            lag_limit_ms=float(getattr(options, "lag_limit_ms", 5.0)),
+            self.run_dir, target, self.scenario_info, _locust_options(self.environment.parsed_options), self.server,
+            lag_limit_ms=options.lag_limit_ms,
         )  # fmt: skip
         log.info("turnbench: recording this test in %s", self.run_dir)
 
     def _describe_scenario(self) -> dict[str, Any]:
         """The master builds the scenario too (once), so run.json describes it in every mode."""
-        options = self.environment.parsed_options
-        name = getattr(options, "scenario", "") or next(
-            (getattr(cls, "scenario", "") for cls in self.environment.user_classes), ""
-        )
+        options = options_of(self.environment)
+        name = options.scenario or next((getattr(cls, "scenario", "") for cls in self.environment.user_classes), "")
         try:
-            return shared_scenario(name, getattr(options, "tokenizer", "") or "").describe()
+            return shared_scenario(name, options.tokenizer).describe()
         except Exception as exc:  # the users will report it; the record says what happened
             return {"name": name, "error": str(exc)}
 
     def finish_run(self) -> None:
         if self.writer is None or self.recorder is None:
             return
-        planned = float(getattr(self.environment.parsed_options, "turnbench_run_time", 0.0) or 0.0)
+        planned = options_of(self.environment).turnbench_run_time
         # A run given a duration that ended before it (a signal, a crash) is interrupted; a run
         # without one (the web UI) is complete when someone stops it.
         status = "complete" if not planned or self.planned_end_reached else "interrupted"
@@ -170,7 +168,7 @@ class TurnbenchPlugin:
             self.writer.close()
 
     def _metrics_url(self, host: str) -> str:
-        return getattr(self.environment.parsed_options, "metrics_url", "") or f"{host}/metrics"
+        return options_of(self.environment).metrics_url or f"{host}/metrics"
 
 
 _plugins: dict[int, TurnbenchPlugin] = {}
@@ -186,9 +184,9 @@ def plugin_for(environment: Environment) -> TurnbenchPlugin:
 def _locust_options(options: Any) -> dict[str, Any]:
     names = ("num_users", "spawn_rate", "run_time", "processes", "stop_timeout", "headless", "host")
     recorded = {name: getattr(options, name, None) for name in names}
-    auto = getattr(options, "turnbench_processes_auto", "")
+    auto = TurnbenchOptions.from_namespace(options).turnbench_processes_auto
     if auto:  # `turnbench run --processes auto` chose `processes` (None: plain local mode) from these
-        recorded["processes_auto"] = read_record(auto)
+        recorded["processes_auto"] = read_figures(auto)
     return recorded
 
 
@@ -227,8 +225,10 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     plugin = plugin_for(environment)
     if plugin.is_master:
         plugin.close()  # a previous test started from the web UI
+    reread_options(environment)
+    if plugin.is_master:
         plugin.start_run()
-        run_time = float(getattr(environment.parsed_options, "turnbench_run_time", 0.0) or 0.0)
+        run_time = options_of(environment).turnbench_run_time
         if run_time > 0:
             gevent.spawn(_stop_after, environment, run_time)
     if plugin.generates_load:
@@ -297,7 +297,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         return
     plugin.close()
     total = plugin.writer.total
-    limit = float(getattr(environment.parsed_options, "max_failure_rate", 0.05))
+    limit = options_of(environment).max_failure_rate
     rate = total.failures / total.requests if total.requests else 0.0
     if environment.process_exit_code is None:
         environment.process_exit_code = 1 if rate > limit else 0
