@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import socket
 import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from deploy.emulator.process import running_emulator
+from tests.harness.run.commands import rows, truth, turnbench
 
-ROOT = Path(__file__).resolve().parents[3]
 # 0, or 4 when the load generator lagged past its 5 ms limit (many users on a 2-core machine shared
 # with the emulator): the records must be whole either way; exit codes are tested in test_run_outcome.
 OK_EXITS = (0, 4)
-
-
-def turnbench(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "turnbench", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-    )  # fmt: skip
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
-
-
-def truth(url: str) -> list[dict[str, object]]:
-    with urllib.request.urlopen(f"{url}/emulator/truth?clear=1", timeout=10) as response:
-        return list(json.load(response))
 
 
 @pytest.fixture(scope="module")

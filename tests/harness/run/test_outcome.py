@@ -12,29 +12,20 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from deploy.emulator.process import running_emulator
+from tests.harness.run.commands import ROOT, truth, turnbench
 
-ROOT = Path(__file__).resolve().parents[3]
 SHORT = ["--scenario", "support", "-u", "4", "-r", "4", "-t", "8s", "--think-time-scale", "0.05"]
-
-
-def turnbench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "turnbench", *args], capture_output=True, text=True, timeout=180, cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
 
 
 def served(url: str, clear: bool = True) -> int:
     """How many answers the emulator has started, by its ground-truth log (cleared unless told not to)."""
-    with urllib.request.urlopen(f"{url}/emulator/truth{'?clear=1' if clear else ''}", timeout=10) as response:
-        return len(json.load(response))
+    return len(truth(url, clear))
 
 
 @pytest.fixture(scope="module")
