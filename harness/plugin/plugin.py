@@ -25,7 +25,7 @@ from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from harness.client.server import server_info
-from harness.plugin.options import TurnbenchOptions, add_options, options_of, reread_options
+from harness.plugin.options import add_options, options_of, reread_options
 from harness.plugin.total_patch import keep_turn_rows_out_of_total
 from harness.plugin.turn_entries import TURN_TYPES
 from harness.recording.lag_probe import LagProbe
@@ -126,7 +126,7 @@ class TurnbenchPlugin:
         self.scraper = MetricsScraper(self._metrics_url(host), self.run_dir, options.metrics_interval)
         self.scraper.start()
         self.recorder = RunRecorder(
-            self.run_dir, target, self.scenario_info, _locust_options(self.environment.parsed_options), self.server,
+            self.run_dir, target, self.scenario_info, _locust_options(self.environment), self.server,
             lag_limit_ms=options.lag_limit_ms,
         )  # fmt: skip
         log.info("turnbench: recording this test in %s", self.run_dir)
@@ -181,10 +181,10 @@ def plugin_for(environment: Environment) -> TurnbenchPlugin:
     return _plugins[key]
 
 
-def _locust_options(options: Any) -> dict[str, Any]:
+def _locust_options(environment: Environment) -> dict[str, Any]:
     names = ("num_users", "spawn_rate", "run_time", "processes", "stop_timeout", "headless", "host")
-    recorded = {name: getattr(options, name, None) for name in names}
-    auto = TurnbenchOptions.from_namespace(options).turnbench_processes_auto
+    recorded = {name: getattr(environment.parsed_options, name, None) for name in names}
+    auto = options_of(environment).turnbench_processes_auto
     if auto:  # `turnbench run --processes auto` chose `processes` (None: plain local mode) from these
         recorded["processes_auto"] = read_figures(auto)
     return recorded
