@@ -102,6 +102,9 @@ class GroundTruthServer:
                     if "clear=1" in path:
                         self.log.clear()
                     keep = await _respond(writer, 200, json.dumps(entries).encode())
+                elif method == "GET" and path == "/v1/models":
+                    card = {"id": self.settings.model, "object": "model", "owned_by": "groundtruth"}
+                    keep = await _respond(writer, 200, json.dumps({"object": "list", "data": [card]}).encode())
                 elif method == "GET" and path == "/health":
                     keep = await _respond(writer, 200, b"")
                 else:
