@@ -38,6 +38,9 @@ class Column:
     name: str
     kind: Kind
     required: bool = False
+    # Added to the contract later: a run directory recorded before it has no such column, which then
+    # reads as every cell empty (NaN, "", or False for a bool).
+    added_later: bool = False
 
 
 def read_table(path: Path, columns: Sequence[Column], contract: str, allow_empty: bool = False) -> pd.DataFrame:
@@ -51,13 +54,15 @@ def read_table(path: Path, columns: Sequence[Column], contract: str, allow_empty
     """
     header = _header(path)
     for column in columns:
-        if column.name not in header:
+        if column.name not in header and not column.added_later:
             raise AnalysisError(f"{path}: column {column.name}: missing from the header (see {contract})")
     names = [c.name for c in columns]
+    absent = [c for c in columns if c.name not in header]
+    columns = [c for c in columns if c.name in header]
     try:
         frame = pd.read_csv(
             path,
-            usecols=names,
+            usecols=[c.name for c in columns],
             dtype={c.name: _READ_DTYPE[c.kind] for c in columns},
             keep_default_na=False,
             na_values=[""],
@@ -72,7 +77,12 @@ def read_table(path: Path, columns: Sequence[Column], contract: str, allow_empty
         raise AnalysisError(f"{path}: no rows after the header; the run recorded nothing to analyse")
     for column in columns:
         frame[column.name] = _checked(path, frame[column.name], column)
+    for column in absent:
+        frame[column.name] = _ABSENT[column.kind]
     return frame[names]
+
+
+_ABSENT: dict[Kind, Any] = {"float": np.nan, "int": np.nan, "bool": False, "str": "", "category": ""}
 
 
 def read_locust_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
@@ -131,9 +141,10 @@ def _as_bool(path: Path, series: pd.Series, name: str) -> pd.Series:
         if category.lower() not in _TRUE | _FALSE:
             row = int(np.flatnonzero((series == category).to_numpy())[0])
             raise AnalysisError(f"{path}: column {name}: expected true or false, got {category!r} in row {row + 1}")
-    truth = np.array([c.lower() in _TRUE for c in categories], dtype=bool)
+    # An empty cell (code -1) reads as False: the last entry of `truth`.
+    truth = np.array([*(c.lower() in _TRUE for c in categories), False], dtype=bool)
     codes = series.cat.codes.to_numpy()
-    return pd.Series(truth[codes] if len(truth) else np.zeros(len(series), dtype=bool), index=series.index)
+    return pd.Series(truth[codes], index=series.index)
 
 
 def _raise_first_bad_number(path: Path, names: Sequence[str]) -> None:

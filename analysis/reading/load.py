@@ -35,6 +35,13 @@ REQUESTS = (
     Column("cached_tokens", "float"),
     Column("completion_tokens", "float"),
     Column("ok", "bool", required=True),
+    Column("branch_kind", "category", added_later=True),  # "" first ask; "regenerate" | "edit"
+    Column("branch_of", "float", added_later=True),
+    Column("connect_ms", "float", added_later=True),
+    Column("new_connection", "bool", added_later=True),
+    Column("user", "float", added_later=True),
+    Column("lag_ms", "float", added_later=True),
+    Column("lagged", "bool", added_later=True),
 )
 CONVERSATIONS = (
     Column("conversation_id", "str", required=True),

@@ -61,6 +61,10 @@ class TurnResult:
     response_id: str | None
     error_kind: ErrorKind | None = None
     error: str | None = None
+    # Whether the turn opened a new connection (False: it reused a kept-alive one; None: unknown),
+    # and how long opening it took, inside TTFT.
+    new_connection: bool | None = None
+    connect_ms: float | None = None
 
     @property
     def ok(self) -> bool:

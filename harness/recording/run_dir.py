@@ -25,12 +25,21 @@ LOCUST_FAILURES_CSV = f"{LOCUST_PREFIX}_failures.csv"
 LOCUST_EXCEPTIONS_CSV = f"{LOCUST_PREFIX}_exceptions.csv"
 
 # One row per turn request, from every worker. Times in ms from t0 (harness.client.measurement);
-# started_at in epoch seconds; token counts as the server reported them (empty when it did not).
+# started_at in epoch seconds; token counts as the server reported them (empty when it did not),
+# except cached_tokens, which follows the one dialect rule (harness.recording.cached_rule).
+# branch_kind: "" for a first ask, "regenerate" or "edit" for a turn that resends an earlier
+# prompt; branch_of: the turn whose prompt it resends. connect_ms: time to open a new connection,
+# inside TTFT (empty when the turn reused one; new_connection says which). user: the run-wide user
+# number (the same workload whatever the process count). lag_ms: the longest stall of the load
+# generator's event loop during the turn; lagged: above --lag-limit-ms, so its timings are not
+# trusted and the report leaves it out of latency figures.
 REQUEST_COLUMNS = (
-    "conversation_id", "user_class", "scenario", "turn", "branch", "started_at",
+    "conversation_id", "user_class", "scenario", "turn", "branch", "branch_kind", "branch_of", "started_at",
     "ttft_ms", "ttfo_ms", "e2e_ms", "tpot_ms", "itl_p50_ms", "itl_p99_ms", "itl_max_ms",
+    "connect_ms", "new_connection",
     "prompt_tokens", "cached_tokens", "completion_tokens",
     "ok", "error_kind", "error", "http_status", "worker", "request_id", "target",
+    "user", "lag_ms", "lagged",
 )  # fmt: skip
 
 # One row per conversation. status: complete (every planned turn done), failed (a turn failed and
