@@ -25,7 +25,7 @@ from harness.plugin.options import options_of
 from harness.plugin.plugin import plugin_for
 from harness.plugin.turn_entries import CHAT_NAME, fire_turn_rows
 from harness.scenario.conversation import Conversation
-from harness.scenario.scenario import ConversationPlan, ScenarioError, shared_scenario
+from harness.scenario.scenario import ConversationPlan, PlannedTurn, ScenarioError, shared_scenario
 
 _user_numbers = itertools.count()
 
@@ -61,8 +61,11 @@ class ChatUser(FastHttpUser):
         self.min_tokens = options.min_tokens
         self.target = options.target_name
         self.conversations = 0
-        self._next_think = 0.0
         self._start_conversation()
+        # The person thinks before the first question too (the scenario's think time covers turn 1),
+        # and waits the way Locust waits, so a stop during it ends the user cleanly.
+        self._next_think = self.plan.turns[0].think_time_s
+        self.wait()
 
     def wait_time(self) -> float:
         return self._next_think * self.think_scale
@@ -100,7 +103,7 @@ class ChatUser(FastHttpUser):
             temperature=self.plan_source.temperature,
             top_p=self.plan_source.top_p,
         )
-        context = self._context()
+        context = self._context(planned)
         result = self.chat.send(request, name=CHAT_NAME, context=context)
         fire_turn_rows(self.environment.events.request, self.turn, result, context)
         if result.ok:
@@ -116,13 +119,16 @@ class ChatUser(FastHttpUser):
         if self.turn:
             self._end_conversation("interrupted")
 
-    def _context(self) -> dict[str, Any]:
+    def _context(self, planned: PlannedTurn) -> dict[str, Any]:
         return {
             "conversation_id": self.conversation.conversation_id,
             "user_class": type(self).__name__,
             "scenario": self.plan_source.name,
             "turn": self.turn,
             "branch": self.conversation.branches,
+            "branch_kind": planned.branch.kind if planned.branch else "",
+            "branch_of": planned.branch.at_turn if planned.branch else None,
+            "user": self.user_number,
             "target": self.target,
         }
 
