@@ -80,6 +80,7 @@ def test_emulate_rejects_a_bad_profile_or_fault_spec_in_one_line(tmp_path: Path)
         ("--profile", str(broken)): f"{broken}: [kv] budget_tokens must be an integer",
         ("--faults", "meltdown=0.5"): "unknown fault 'meltdown'",
         ("--faults", "http_5xx=2"): "fault rate for http_5xx must be between 0 and 1, got 2.0",
+        ("--keep-alive-timeout", "-1"): "--keep-alive-timeout: expected seconds >= 0, got -1",
     }
     for args, message in cases.items():
         result = turnbench("emulate", "--engine", "vllm", "--port", "0", *args)

@@ -98,6 +98,7 @@ def _emulate(args: argparse.Namespace) -> int:
     import asyncio
 
     from deploy.emulator.faults import FaultPlan, FaultSpecError
+    from deploy.emulator.http import KEEP_ALIVE_TIMEOUT_S
     from deploy.emulator.profile import ProfileError, load_profile
     from deploy.emulator.server import EmulatorConfig, serve_forever
 
@@ -111,8 +112,9 @@ def _emulate(args: argparse.Namespace) -> int:
             faults=FaultPlan.parse(args.faults),
             seed=args.seed,
             truth_csv=Path(args.truth_csv) if args.truth_csv else None,
+            keep_alive_timeout_s=KEEP_ALIVE_TIMEOUT_S if args.keep_alive_timeout is None else args.keep_alive_timeout,
         )
-    except (ProfileError, FaultSpecError) as exc:
+    except (ProfileError, FaultSpecError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     try:
         import uvloop  # a faster loop when installed; the emulator's truth log stays honest either way
@@ -188,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--faults", default="", help='fault rates, e.g. "http_5xx=0.01,truncated=0.02"')
     emulate.add_argument("--seed", type=int, default=0)
     emulate.add_argument("--truth-csv", default=None, help="also write the ground-truth log to this CSV file")
+    emulate.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=None,  # deploy.emulator.http.KEEP_ALIVE_TIMEOUT_S, not imported here to keep --help instant
+        metavar="SECONDS",
+        help="close a connection idle this long, as vLLM and SGLang do (default 5; 0: never)",
+    )
     emulate.set_defaults(run=_emulate)
 
     from harness.run.command import add_run_parser

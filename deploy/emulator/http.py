@@ -5,6 +5,10 @@ must cost microseconds, or the last stream's token leaves late and the emulator'
 becomes the thing measured. Writing chunked frames straight to the transport does that; general
 frameworks add a coroutine and a buffer per write. Requests are simple (Content-Length bodies,
 keep-alive, one at a time per connection), which is all OpenAI-compatible clients send.
+
+Like the engines' uvicorn, it closes a connection that has been idle (no request in flight, no
+byte received) for the keep-alive timeout: a person who thinks longer than that between turns
+reconnects inside TTFT on a real engine, and so must on the emulator.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a very long conversation, never a reason to refuse
+# uvicorn's default `timeout_keep_alive`, which vLLM (VLLM_HTTP_TIMEOUT_KEEP_ALIVE) and SGLang 0.5 keep.
+KEEP_ALIVE_TIMEOUT_S = 5.0
 REASONS = {
     200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
     411: "Length Required", 413: "Content Too Large", 429: "Too Many Requests",
@@ -96,8 +102,10 @@ Handler = Callable[[HttpRequest, Responder], Coroutine[Any, Any, None]]
 
 
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, keep_alive_timeout_s: float = KEEP_ALIVE_TIMEOUT_S) -> None:
         self._handler = handler
+        self._keep_alive_timeout_s = keep_alive_timeout_s  # 0: never close an idle connection
+        self._idle_timer: asyncio.TimerHandle | None = None
         self._buffer = b""
         self._current: Responder | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references to tasks
@@ -105,14 +113,17 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        self._idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self._busy()
         current, self._current = self._current, None
         if current is not None and current.on_close is not None:
             current.on_close()
 
     def data_received(self, data: bytes) -> None:
+        self._busy()
         self._buffer += data
         if self._current is None:
             self._next_request()
@@ -121,6 +132,24 @@ class HttpProtocol(asyncio.Protocol):
         self._current = None
         if self._buffer and self.transport is not None:
             self._next_request()
+        elif not self._buffer:
+            self._idle()
+
+    def _idle(self) -> None:
+        """Nothing in flight and nothing received: start the keep-alive clock."""
+        if self._keep_alive_timeout_s > 0 and self.transport is not None and self._idle_timer is None:
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_later(self._keep_alive_timeout_s, self._close_idle)
+
+    def _busy(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _close_idle(self) -> None:
+        self._idle_timer = None
+        if self.transport is not None and self._current is None and not self._buffer:
+            self.transport.close()
 
     def _next_request(self) -> None:
         end = self._buffer.find(b"\r\n\r\n")

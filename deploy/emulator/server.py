@@ -21,7 +21,7 @@ from deploy.emulator.chat import ChatEndpoint
 from deploy.emulator.dialects import DIALECTS
 from deploy.emulator.engine import Engine
 from deploy.emulator.faults import FaultPlan
-from deploy.emulator.http import HttpProtocol, HttpRequest, Responder
+from deploy.emulator.http import KEEP_ALIVE_TIMEOUT_S, HttpProtocol, HttpRequest, Responder
 from deploy.emulator.metrics import EngineMetrics
 from deploy.emulator.profile import Profile, load_profile
 from deploy.emulator.truth import Truth
@@ -38,10 +38,13 @@ class EmulatorConfig:
     faults: FaultPlan = field(default_factory=lambda: FaultPlan({}))
     seed: int = 0
     truth_csv: Path | None = None
+    keep_alive_timeout_s: float = KEEP_ALIVE_TIMEOUT_S  # close a connection idle this long; 0: never
 
     def __post_init__(self) -> None:
         if self.engine not in LAUNCHABLE:
             raise ValueError(f"unknown engine {self.engine!r}; choose vllm or sglang")
+        if not self.keep_alive_timeout_s >= 0:  # NaN too
+            raise ValueError(f"--keep-alive-timeout: expected seconds >= 0, got {self.keep_alive_timeout_s:g}")
 
 
 class Emulator:
@@ -62,7 +65,10 @@ class Emulator:
     async def start(self) -> str:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: HttpProtocol(self.handle), self.config.host, self.config.port, backlog=2048
+            lambda: HttpProtocol(self.handle, self.config.keep_alive_timeout_s),
+            self.config.host,
+            self.config.port,
+            backlog=2048,
         )
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"http://{self.config.host}:{port}"
@@ -97,6 +103,9 @@ class Emulator:
             info: dict[str, object] = {"version": f"{self.dialect.version} (turnbench emulator)", "emulator": True}
             if self.config.engine == "sglang":  # /get_server_info lists SGLang's arguments: the profile stands in
                 info["profile"] = self.config.profile.to_dict()
+            setting = self.dialect.engine.cached_tokens_setting
+            if setting:  # it always reports cached tokens, as an engine launched with its cached_tokens_flag
+                info[setting] = True
             responder.send(200, _json(info))
         elif route == ("GET", "/emulator/truth"):
             records = [asdict(r) for r in self.truth.records]

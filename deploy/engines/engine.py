@@ -44,6 +44,9 @@ class Engine:
     prefix_cache_queries: tuple[str, ...]
     reasoning_field: str | None  # the delta field its reasoning text arrives in; None: it varies
     cached_tokens_flag: str | None  # launch flag for usage.prompt_tokens_details.cached_tokens
+    # The field of the `version_path` answer that says whether that flag is on; None: the server
+    # does not say, and a run can only tell from its own turns (harness.recording.cached_rule).
+    cached_tokens_setting: str | None
     # True when a turn with nothing cached reports `prompt_tokens_details: null`, not cached_tokens 0.
     nothing_cached_is_null: bool
     metrics_flag: str | None  # launch flag without which /metrics is not served; None: always served

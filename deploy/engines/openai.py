@@ -19,6 +19,7 @@ OPENAI = Engine(
     prefix_cache_queries=(),
     reasoning_field=None,
     cached_tokens_flag=None,
+    cached_tokens_setting=None,
     nothing_cached_is_null=False,
     metrics_flag=None,
 )

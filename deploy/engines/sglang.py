@@ -27,6 +27,7 @@ SGLANG = Engine(
     prefix_cache_queries=(),  # it reports cache_hit_rate itself
     reasoning_field="reasoning_content",
     cached_tokens_flag="--enable-cache-report",  # off by default (SGLang 0.5)
+    cached_tokens_setting="enable_cache_report",  # /get_server_info spreads its ServerArgs (SGLang 0.5)
     # SGLang 0.5 sends `prompt_tokens_details: null` for a zero count (sglang PR #28801, open).
     nothing_cached_is_null=True,
     metrics_flag="--enable-metrics",  # SGLang 0.5 serves no /metrics without it

@@ -28,6 +28,7 @@ VLLM = Engine(
     prefix_cache_queries=("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total"),
     reasoning_field="reasoning",  # renamed from reasoning_content in vLLM 0.12 (PR #27752)
     cached_tokens_flag="--enable-prompt-tokens-details",  # off by default (vLLM 0.27.1-0.33)
+    cached_tokens_setting=None,  # /version answers only the version (vLLM 0.33)
     # With that flag vLLM 0.32 always sends the details, {"cached_tokens": 0} included.
     nothing_cached_is_null=False,
     metrics_flag=None,

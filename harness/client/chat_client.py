@@ -23,8 +23,8 @@ from locust.event import EventHook
 
 from harness.client.body_reader import BodyEnded, BodyReader
 from harness.client.dialect import BadChunk, error_body_message, read_chunk
-from harness.client.keepalive_select import keep_t0_next_to_the_write
 from harness.client.measurement import TurnMeter
+from harness.client.pool_patch import keep_t0_next_to_the_write, remember_addresses, time_connects, watch_connects
 from harness.client.request import ChatRequest
 from harness.client.server import auth_headers
 from harness.client.silence_watch import SilenceWatch
@@ -32,6 +32,8 @@ from harness.client.sse import DONE, SSEDecoder
 from harness.client.turn_result import ErrorKind, TurnResult
 
 keep_t0_next_to_the_write()
+time_connects()
+remember_addresses()
 
 CHAT_PATH = "/v1/chat/completions"
 DRAIN_AFTER_DONE_S = 1.0  # how long to wait for the body's end after [DONE] to keep the connection
@@ -109,9 +111,10 @@ class ChatClient:
         so the record must show it.
         """
         payload = json.dumps(request.body())
+        connect = watch_connects()
         started_at = time.time()
         t0 = time.monotonic()
-        meter = TurnMeter(t0, started_at)
+        meter = TurnMeter(t0, started_at, connect)
         try:
             response = self._session.request(
                 "POST",

@@ -5,9 +5,16 @@ what happened and when (`chunk`, `done`, `stream_ended`, `failed`); this module 
 turn measured and whether it failed.
 
 - t0 is taken immediately before the request is written, after think time (the caller's job).
-  All clocks are `time.monotonic()`.
+  All clocks are `time.monotonic()`. t0 comes before the connection is taken from the pool, so a
+  turn that has to open one (the first of a user, or any after the server closed an idle
+  keep-alive connection: vLLM and SGLang do after 5 s) waits for DNS, TCP and TLS inside TTFT,
+  as a person would.
 - TTFT: t0 to the first delta carrying a token of any kind (content, reasoning or
   reasoning_content). The role-only first chunk does not count.
+- new_connection, connect_ms: whether the turn opened a connection, and from the start to the end
+  of opening it (DNS, TCP connect, TLS handshake; a refused or timed-out attempt too), reported
+  apart from TTFT, so that TTFT - connect_ms is what the turn would have waited on a kept-alive
+  connection. None when not known.
 - TTFO: t0 to the first non-empty `content` delta (reasoning models think first).
 - ITL: gaps between consecutive token-bearing events; summarised as nearest-rank p50, p99, max.
   An event may carry several tokens (vLLM merges partial UTF-8), so ITL is per event.
@@ -22,6 +29,7 @@ turn measured and whether it failed.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from harness.client.dialect import Chunk, Usage, cached_tokens
 from harness.client.turn_result import ErrorKind, TurnResult
@@ -47,6 +55,17 @@ def tpot_ms(e2e_ms: float, ttft_ms: float | None, completion_tokens: int | None)
     return (e2e_ms - ttft_ms) / (completion_tokens - 1)
 
 
+@dataclass(slots=True)
+class ConnectTimes:
+    """When a turn's connection was opened (monotonic seconds): both None when it reused one.
+
+    The connection pool fills it in (harness.client.pool_patch); the meter reads it at the end.
+    """
+
+    started: float | None = None
+    ended: float | None = None
+
+
 class TurnMeter:
     """Accumulates one stream's events and turns them into a `TurnResult`.
 
@@ -55,6 +74,7 @@ class TurnMeter:
     """
 
     __slots__ = (
+        "_connect",
         "_content",
         "_done",
         "_end",
@@ -73,9 +93,10 @@ class TurnMeter:
         "_usage",
     )
 
-    def __init__(self, t0: float, started_at: float) -> None:
+    def __init__(self, t0: float, started_at: float, connect: ConnectTimes | None = None) -> None:
         self._t0 = t0
         self._started_at = started_at
+        self._connect = connect  # None: whether the turn connected is not known
         self._first_token: float | None = None
         self._first_content: float | None = None
         self._last_token = 0.0
@@ -170,6 +191,8 @@ class TurnMeter:
         usage = self._usage
         completion = usage.get("completion_tokens") if usage else None
         gaps = sorted(self._gaps)
+        connect = self._connect
+        opened, connected = (connect.started, connect.ended) if connect is not None else (None, None)
         return TurnResult(
             started_at=self._started_at,
             started_monotonic=self._t0,
@@ -192,4 +215,6 @@ class TurnMeter:
             response_id=self._response_id,
             error_kind=kind,
             error=error,
+            new_connection=None if connect is None else opened is not None,
+            connect_ms=(connected - opened) * 1000.0 if opened is not None and connected is not None else None,
         )

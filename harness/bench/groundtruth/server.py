@@ -17,7 +17,12 @@ field), falling back to the server's defaults:
     split                  write every event in two halves, 2 ms apart
     fault                  one of FAULTS; fault_after: tokens sent before it strikes
 
+Like vLLM and SGLang (uvicorn's `timeout_keep_alive`), it closes a keep-alive connection that has
+been idle, no request in flight and no byte received, for --keep-alive-timeout seconds (default 5;
+0: never), so the client's reconnects can be tested against a server that knows its own timing.
+
 Usage: python -m harness.bench.groundtruth.server [--port 0] [--dialect vllm] [--ttft-ms 200] [--itl-ms 20]
+       [--keep-alive-timeout 5]
 It prints "listening on http://127.0.0.1:PORT" once it accepts connections.
 """
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import os
@@ -46,6 +52,7 @@ FAULTS = (
     "bad_json",
 )
 HANG_S = 10.0  # how long a "timeout" fault stays silent; bounded so the server never hangs forever
+KEEP_ALIVE_TIMEOUT_S = 5.0  # uvicorn's default, which vLLM and SGLang 0.5 keep
 WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing".split()
 
 
@@ -57,6 +64,7 @@ class Settings:
     itl_ms: float = 20.0
     cached_tokens: int = 0
     api_key: str | None = None
+    keep_alive_timeout_s: float = KEEP_ALIVE_TIMEOUT_S  # 0: never close an idle connection
 
 
 @dataclass
@@ -72,6 +80,11 @@ class Record:
     last_token: float | None = None
     end: float | None = None
     token_times: list[float] = field(default_factory=list)
+    # What was asked, as digests: the system message (a user's private context) and the last user
+    # message, so a test can tell which person and question a request was without storing prompts.
+    system_digest: str = ""
+    question_digest: str = ""
+    accepted: float | None = None  # when the server took the connection, if this request opened it
 
 
 class GroundTruthServer:
@@ -81,9 +94,16 @@ class GroundTruthServer:
         self._ids = itertools.count(1)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted: float | None = time.monotonic()  # stamped on this connection's first request only
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
+                try:
+                    # Idle means not one byte: only the wait for the next request's first byte is timed.
+                    async with asyncio.timeout(self.settings.keep_alive_timeout_s or None):
+                        first = await reader.readexactly(1)
+                except TimeoutError:
+                    break
+                head = first + await reader.readuntil(b"\r\n\r\n")
                 received = time.monotonic()
                 # Let every other request that arrived with this one take its stamp before any of
                 # them is processed: the truth must not be late because the server was busy.
@@ -96,7 +116,8 @@ class GroundTruthServer:
                 if method == "POST" and path == "/v1/chat/completions" and not authorized:
                     keep = await _respond(writer, 401, b'{"error": {"message": "Unauthorized", "code": 401}}')
                 elif method == "POST" and path == "/v1/chat/completions":
-                    keep = await self.chat(json.loads(body), received, writer)
+                    keep = await self.chat(json.loads(body), received, writer, accepted)
+                    accepted = None
                 elif method == "GET" and path.startswith("/groundtruth/log"):
                     entries = [vars(r) for r in self.log]
                     if "clear=1" in path:
@@ -118,7 +139,9 @@ class GroundTruthServer:
         finally:
             writer.close()
 
-    async def chat(self, body: dict[str, Any], received: float, writer: asyncio.StreamWriter) -> bool:
+    async def chat(
+        self, body: dict[str, Any], received: float, writer: asyncio.StreamWriter, accepted: float | None = None
+    ) -> bool:
         s = self.settings
         gt = body.get("groundtruth") or {}
         dialect = gt.get("dialect", s.dialect)
@@ -139,7 +162,10 @@ class GroundTruthServer:
         rid = f"chatcmpl-gt{next(self._ids)}"
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) + 3
         cached = min(int(gt.get("cached_tokens", s.cached_tokens)), prompt_tokens)
+        system_digest, question_digest = _digests(body.get("messages", []))
         record = Record(rid, received, dialect, fault, prompt_tokens, cached)
+        record.system_digest, record.question_digest = system_digest, question_digest
+        record.accepted = accepted
         self.log.append(record)
         stream = _Stream(writer, dialect, rid, body.get("model", s.model), bool(gt.get("split")))
         max_tokens = int(body.get("max_tokens", 16))
@@ -263,6 +289,14 @@ class _Stream:
         return self._chunk([], record)
 
 
+def _digests(messages: list[dict[str, Any]]) -> tuple[str, str]:
+    def digest(role: str, last: bool) -> str:
+        texts = [str(m.get("content", "")) for m in messages if m.get("role") == role]
+        return hashlib.sha256(texts[-1 if last else 0].encode()).hexdigest()[:16] if texts else ""
+
+    return digest("system", False), digest("user", True)
+
+
 def _usage(record: Record, dialect: str) -> dict[str, Any]:
     usage: dict[str, Any] = {
         "prompt_tokens": record.prompt_tokens,
@@ -336,9 +370,20 @@ def main() -> None:
     parser.add_argument("--itl-ms", type=float, default=Settings.itl_ms)
     parser.add_argument("--cached-tokens", type=int, default=0)
     parser.add_argument("--api-key-env", default=None, help="require the key held by this variable")
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=KEEP_ALIVE_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"close a connection idle this long (default {KEEP_ALIVE_TIMEOUT_S:g}, as uvicorn; 0: never)",
+    )
     args = parser.parse_args()
+    if args.keep_alive_timeout < 0:
+        parser.error(f"--keep-alive-timeout: expected seconds >= 0, got {args.keep_alive_timeout:g}")
     api_key = os.environ[args.api_key_env] if args.api_key_env else None
-    settings = Settings(args.model, args.dialect, args.ttft_ms, args.itl_ms, args.cached_tokens, api_key)
+    settings = Settings(
+        args.model, args.dialect, args.ttft_ms, args.itl_ms, args.cached_tokens, api_key, args.keep_alive_timeout
+    )
     try:
         import uvloop  # faster loop when available; the log stays truthful either way
 
