@@ -1,7 +1,8 @@
 """Per-turn figures from Locust's own --csv files, when they are all there is (no requests.csv).
 
 Locust's percentiles come from ~2-significant-digit buckets, so these figures are coarser than
-those from requests.csv, and the report says so (analysis.reading.locust_csv.LIMITS).
+those from requests.csv, and the report says so (analysis.reading.locust_csv.LIMITS). Branch
+turns have entries of their own, named BRANCH_ENTRY, since they stopped counting under a turn number.
 """
 
 from __future__ import annotations
@@ -10,18 +11,23 @@ import math
 
 import pandas as pd
 
-from analysis.figures.turns import ALL_TURNS, TurnFigures
+from analysis.figures.turns import ALL_TURNS, BRANCHES, TurnFigures
 from analysis.reading.locust_csv import HTTP_NAME, HTTP_TYPE, turn_of
+
+BRANCH_ENTRY = "branch"  # harness.plugin.turn_entries.BRANCH_NAME (analysis never imports Locust)
 
 
 def turn_figures(stats: pd.DataFrame) -> list[TurnFigures]:
-    """Per-turn rows from the TTFT / E2E / TPOT_us entries, plus "all turns" from the HTTP row."""
-    by_type: dict[str, dict[int, pd.Series]] = {}
+    """Per-turn rows from the TTFT / E2E / TPOT_us entries, then branches, then "all turns" from the
+    HTTP row."""
+    by_type: dict[str, dict[int | str, pd.Series]] = {}
     for _, row in stats.iterrows():
-        turn = turn_of(row["Name"])
-        if turn is not None:
-            by_type.setdefault(row["Type"], {})[turn] = row
-    turns = sorted(set().union(*(entries.keys() for entries in by_type.values())) if by_type else set())
+        key = BRANCHES if row["Name"].strip() == BRANCH_ENTRY else turn_of(row["Name"])
+        if key is not None:
+            by_type.setdefault(row["Type"], {})[key] = row
+    keys = set().union(*(entries.keys() for entries in by_type.values())) if by_type else set()
+    turns: list[int | str] = sorted(k for k in keys if isinstance(k, int))
+    turns += [BRANCHES] if BRANCHES in keys else []
     rows = []
     for turn in turns:
         ttft = by_type.get("TTFT", {}).get(turn)
@@ -31,7 +37,7 @@ def turn_figures(stats: pd.DataFrame) -> list[TurnFigures]:
         rows.append(
             TurnFigures(
                 group=str(turn),
-                turn=turn,
+                turn=turn if isinstance(turn, int) else None,
                 n=_int(counted, "Request Count"),  # successful turns: failed ones fire no per-turn row
                 ttft_p50_ms=_value(ttft, "50%"),
                 ttft_p90_ms=_value(ttft, "90%"),

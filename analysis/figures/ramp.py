@@ -2,8 +2,10 @@
 
 Levels come from locust_stats_history.csv: a level is a stretch of consecutive history rows with
 the same User Count, at least MIN_LEVEL_S long (shorter stretches are users being spawned). Each
-level's latencies come from the requests.csv rows that started inside it, its conversations from
-those that ended inside it, and its cost from the same price model as the whole run.
+level's latencies come from the requests.csv rows that started inside it (successful ones whose
+timings are trusted: not `lagged`, as in analysis.figures.turns; the failure rate counts every
+turn), its conversations from those that ended inside it, and its cost from the same price model
+as the whole run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 from analysis.figures.cost import price_window, request_intervals
 from analysis.figures.percentiles import percentile
 from analysis.figures.prices import Price
+from analysis.figures.turns import lagged
 from analysis.reading.load import Run
 from harness.slo import Slo
 
@@ -81,18 +84,19 @@ def ramp_figures(run: Run, price: Price, slo: Slo, idle_timeout_s: float) -> Ram
     requests, conversations = run.requests, run.conversations
     started = requests["started_at"].to_numpy(dtype=np.float64)
     ok = requests["ok"].to_numpy()
+    trusted = ok & ~lagged(requests)
     ended = conversations["ended_at"].to_numpy(dtype=np.float64)
     complete = (conversations["status"] == "complete").to_numpy()
     intervals = request_intervals(run)
     levels = []
     for users, begin, end in level_spans(run.locust_history):
         inside = (started >= begin) & (started < end)
-        good = requests[inside & ok]
+        good, timed = requests[inside & ok], requests[inside & trusted]
         done = int((complete & (ended >= begin) & (ended < end)).sum())
         hours = (end - begin) / 3600.0
-        ttft_p95 = percentile(good["ttft_ms"].to_numpy(dtype=np.float64), 0.95)
-        e2e_p95 = percentile(good["e2e_ms"].to_numpy(dtype=np.float64), 0.95)
-        tpot_p95 = percentile(good["tpot_ms"].to_numpy(dtype=np.float64), 0.95)
+        ttft_p95 = percentile(timed["ttft_ms"].to_numpy(dtype=np.float64), 0.95)
+        e2e_p95 = percentile(timed["e2e_ms"].to_numpy(dtype=np.float64), 0.95)
+        tpot_p95 = percentile(timed["tpot_ms"].to_numpy(dtype=np.float64), 0.95)
         turns = int(inside.sum())
         failure_rate = 1.0 - len(good) / turns if turns else math.nan
         _, spent = price_window(price, (begin, end), intervals, idle_timeout_s, clip=True)

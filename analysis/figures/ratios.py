@@ -2,7 +2,8 @@
 
 Every run is compared with one baseline (the first run, or the one named with --baseline), per
 turn, on turns >= 2 and on all turns. A verdict is claimed only when the 95% interval excludes 1;
-all four metrics are latencies, so a ratio below 1 means the candidate is faster.
+all four metrics are latencies, so a ratio below 1 means the candidate is faster. Branches
+(regenerate, edit) are compared as a group of their own, never inside a turn number.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from analysis.figures.bootstrap import SEED, RatioEstimate, ratio_of_percentiles
 from analysis.figures.per_target import TargetAnalysis
-from analysis.figures.turns import ALL_TURNS, LATER_TURNS, TurnFigures
+from analysis.figures.turns import ALL_TURNS, BRANCHES, LATER_TURNS, TurnFigures
 from analysis.formats import ratio_digits
 
 Outcome = Literal["faster", "slower", "no significant difference", "no interval"]
@@ -43,7 +44,7 @@ METRICS = (
 
 @dataclass(frozen=True)
 class MetricComparison:
-    group: str  # "1", "2", ..., LATER_TURNS, ALL_TURNS
+    group: str  # "1", "2", ..., LATER_TURNS, BRANCHES, ALL_TURNS
     metric: Metric
     estimate: RatioEstimate
     outcome: Outcome
@@ -96,7 +97,7 @@ def compare(baseline: TargetAnalysis, candidate: TargetAnalysis) -> Comparison:
 
 
 def group_phrase(group: str) -> str:
-    return group if group in (ALL_TURNS, LATER_TURNS) else f"turn {group}"
+    return group if group in (ALL_TURNS, LATER_TURNS, BRANCHES) else f"turn {group}"
 
 
 def _figures_by_group(target: TargetAnalysis) -> dict[str, TurnFigures]:

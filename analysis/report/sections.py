@@ -11,7 +11,7 @@ from analysis.figures.bootstrap import RESAMPLES
 from analysis.figures.conversations import ConversationFigures
 from analysis.figures.cost import CostFigures
 from analysis.figures.findings import Findings
-from analysis.figures.per_target import TargetAnalysis
+from analysis.figures.per_target import ConnectionFigures, TargetAnalysis
 from analysis.figures.ramp import LoadLevel
 from analysis.figures.ratios import METRICS, Comparison, group_phrase
 from analysis.figures.turns import ALL_TURNS, LATER_TURNS, TurnFigures
@@ -20,9 +20,13 @@ from analysis.report.plots import Plot
 
 TURN_COLUMNS = (
     "turn", "n", "TTFT p50", "TTFT p90", "TTFT p99", "TTFO p50", "TPOT p50", "ITL p99 (p50)",
-    "E2E p50", "E2E p95", "prompt tokens p50", "cached share", "failures",
+    "E2E p50", "E2E p95", "prompt tokens p50", "cached share", "failures", "lagged (left out)",
 )  # fmt: skip
 
+CONNECTION_COLUMNS = (
+    "turns", "n", "new connection", "connect p50", "connect p95", "TTFT p50", "TTFT p50 without connect",
+    "TTFT p95", "TTFT p95 without connect",
+)  # fmt: skip
 CONVERSATION_COLUMNS = (
     "finished", "complete", "failed", "interrupted", "duration p50", "duration p90", "turns p50", "met SLO",
     "SLO share",
@@ -175,6 +179,8 @@ def _target(target: TargetAnalysis, findings: Findings, note: str | None) -> lis
             note,
         )
     )
+    if target.connections:
+        out.append(_connection_table(target.label, target.connections, note))
     if target.conversations:
         out.append(_conversation_table(target.label, target.conversations, note))
     if target.ramp and target.ramp.levels:
@@ -186,6 +192,22 @@ def _target(target: TargetAnalysis, findings: Findings, note: str | None) -> lis
     if own:
         out.append(Bullets(tuple(own), alert=True))
     return out
+
+
+def _connection_table(label: str, connections: Sequence[ConnectionFigures], note: str | None) -> Table:
+    rows = tuple(
+        (
+            group_phrase(c.group), fmt.count(c.n), fmt.share(c.new_share), fmt.ms(c.connect_p50_ms),
+            fmt.ms(c.connect_p95_ms), fmt.ms(c.ttft_p50_ms), fmt.ms(c.ttft_without_connect_p50_ms),
+            fmt.ms(c.ttft_p95_ms), fmt.ms(c.ttft_without_connect_p95_ms),
+        )
+        for c in connections
+    )  # fmt: skip
+    caption = (
+        f"{label}: new connections (ms). Turn 1 opens one for every new user; on turns >= 2 a new connection "
+        "means the server closed the idle one while the person thought. TTFT includes it."
+    )
+    return Table(caption, CONNECTION_COLUMNS, rows, note)
 
 
 def _conversation_table(label: str, c: ConversationFigures, note: str | None) -> Table:
@@ -213,7 +235,7 @@ def _turn_row(r: TurnFigures) -> tuple[str, ...]:
     return (
         group_phrase(r.group), fmt.count(r.n), fmt.ms(r.ttft_p50_ms), fmt.ms(r.ttft_p90_ms), fmt.ms(r.ttft_p99_ms),
         fmt.ms(r.ttfo_p50_ms), fmt.ms(r.tpot_p50_ms), fmt.ms(r.itl_p99_ms), fmt.ms(r.e2e_p50_ms), fmt.ms(r.e2e_p95_ms),
-        fmt.number(r.prompt_tokens_p50, 0), fmt.share(r.cached_share), fmt.share(r.failure_rate),
+        fmt.number(r.prompt_tokens_p50, 0), fmt.share(r.cached_share), fmt.share(r.failure_rate), fmt.count(r.lagged),
     )  # fmt: skip
 
 
@@ -237,6 +259,17 @@ def _method(findings: Findings) -> list[Block]:
                 "(except in Locust-CSV-only mode).",
                 "Latency percentiles cover successful turns; failures are counted separately. TTFT, TTFO, TPOT, "
                 "ITL and E2E are defined in harness/client/measurement.py.",
+                "A turn during which the load generator's event loop stalled beyond its lag limit ('lagged') is "
+                "left out of every latency figure, since its timings include the client's own delay; the "
+                "per-turn tables count them, and the failure rate still includes them.",
+                "Per-turn rows and 'turns >= 2' count first asks only; regenerated answers and edited questions "
+                "resend an earlier, mostly cached prompt and are the 'branches' row. The cached share is cached "
+                "over prompt tokens of successful turns that reported their prompt size, a turn that reported "
+                "no cached figure counting 0 once the run reported any (harness/recording/cached_rule.py).",
+                "TTFT starts before the connection is taken, so a turn that opens one (DNS, TCP, TLS) waits for "
+                "it inside TTFT, as a person would. vLLM and SGLang close a connection idle for 5 s, so after a "
+                "longer think most turns reconnect; connect_ms is reported apart, and 'without connect' is each "
+                "turn's TTFT minus its own connect_ms.",
                 f"Confidence intervals: percentile bootstrap, {RESAMPLES} resamples per side, seeded, each run "
                 "resampled independently; a difference is claimed only when the 95% interval excludes 1.",
                 "Pod cost = price per pod-hour x measured window. Serverless cost = price per GPU-second x GPUs x "

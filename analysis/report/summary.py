@@ -16,6 +16,7 @@ from analysis import formats as fmt
 from analysis.figures.findings import Findings
 from analysis.figures.per_target import TargetAnalysis
 from analysis.figures.ratios import Comparison, group_phrase
+from analysis.figures.turns import LATER_TURNS
 from analysis.report.plots import Plot
 
 SCHEMA_VERSION = 1
@@ -63,7 +64,9 @@ def _target(target: TargetAnalysis) -> dict[str, Any]:
             "capacity": dataclasses.asdict(ramp.capacity) if ramp.capacity else None,
         },
         "server_metrics": [dataclasses.asdict(m) for m in target.server],
+        "connections": [dataclasses.asdict(c) for c in target.connections],  # [] when not recorded
         "completion_tokens_p50": target.completion_tokens_p50,
+        "lagged_turns": target.lagged_turns,  # left out of latency figures: the load generator lagged
     }
 
 
@@ -124,6 +127,12 @@ def terminal_text(findings: Findings, report_path: Path) -> str:
         name = group_phrase(group)
         cells = (fmt.ms(values.get((label, group), math.nan)).rjust(width) for label in labels)
         lines.append(name.ljust(16) + "".join(cells))
+    later = [(t.label, c) for t in findings.targets for c in t.connections if c.group == LATER_TURNS]
+    if later:
+        shares = ", ".join(
+            f"{label} {fmt.share(c.new_share)} (connect p50 {fmt.ms(c.connect_p50_ms)} ms)" for label, c in later
+        )
+        lines.append(f"new connections on turns >= 2: {shares}")
     costs = ", ".join(f"{t.label} {fmt.usd(t.cost.usd_per_conversation)}" for t in findings.targets)
     lines.append(f"cost per conversation: {costs}")
     for comparison in findings.comparisons:

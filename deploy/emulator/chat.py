@@ -2,7 +2,8 @@
 
 Validation errors use the engine's own status codes and error shapes. Each request gets one
 ground-truth record; an injected fault replaces part of the response exactly where the
-client's taxonomy expects it (before the headers, at the first token, or mid-stream).
+client's taxonomy expects it (before the headers, at the first token, or mid-stream), and the
+record names the fault only once it has struck.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ class ChatEndpoint:
         record = TruthRecord(f"chatcmpl-{uuid.uuid4().hex[:16]}", self.dialect.name, time.monotonic(), time.time())
         self.truth.add(record)
         fault = self.faults.draw(self.rng)
-        record.fault = fault
         try:
             body = self._parse(request.body)
             prompt = self.tokenizer.encode_chat(body["messages"])
@@ -57,10 +57,12 @@ class ChatEndpoint:
             self.truth.done(record)
             return
         if fault == "connect":
+            record.fault, record.status = fault, 0
             responder.abort()
             self.truth.done(record)
             return
         if fault in ("http_4xx", "http_429", "http_5xx"):
+            record.fault = fault
             record.status = {"http_4xx": 400, "http_429": 429, "http_5xx": 500}[fault]
             responder.send(record.status, self.dialect.error_body(f"injected fault: {fault}", record.status))
             self.truth.done(record)
@@ -80,7 +82,7 @@ class ChatEndpoint:
         else:
             sink = CompleteSink(self, responder, record, model)
         if fault == "timeout_first_token":
-            asyncio.get_running_loop().call_later(HANG_S, responder.abort)
+            hang(record, fault, responder, self.truth)
             return
         if fault in MID_STREAM:
             sink.strike_at = self.rng.randint(1, 4)
@@ -123,6 +125,14 @@ class ChatEndpoint:
             raise RequestError(400, "the request needs more KV cache than the whole budget of the profile")
         exact = min_tokens >= max_tokens or bool(body.get("ignore_eos"))
         return max_tokens, min_tokens, exact
+
+
+def hang(record: TruthRecord, fault: str, responder: Responder, truth: Truth) -> None:
+    """Fall silent: the client's timeout ends the request, or HANG_S does. Its outcome is known, so
+    the record is written now, and stays listed however the connection ends."""
+    record.fault, record.hung = fault, True
+    asyncio.get_running_loop().call_later(HANG_S, responder.abort)
+    truth.done(record)
 
 
 def settle(record: TruthRecord, finish_reason: str, prompt: int, cached: int, completion: int) -> TruthRecord:
@@ -171,8 +181,9 @@ class StreamSink:
     def _strike(self) -> None:
         fault, responder = self.fault, self.responder
         if fault == "timeout_mid_stream":
-            asyncio.get_running_loop().call_later(HANG_S, responder.abort)
-        elif fault == "truncated":
+            hang(self.record, fault, responder, self.endpoint.truth)
+            return
+        if fault == "truncated":
             responder.abort()
         elif fault == "error_event":
             responder.write(self.writer.error("injected fault: error_event") + DONE)
@@ -184,6 +195,7 @@ class StreamSink:
             responder.write(self.writer.finish("abort") + DONE)
             responder.end()
         self.record.finish_reason = "abort" if fault == "aborted" else None
+        self.record.fault = fault
         self.endpoint.truth.done(self.record)
 
 
@@ -199,6 +211,8 @@ class CompleteSink:
 
     def token(self, text: str, reasoning: bool, finish: str | None, scheduled: float) -> bool:
         if len(self.content) + len(self.reasoning) == self.strike_at:
+            # Unstreamed, a mid-stream fault can only be an error answer.
+            self.record.fault, self.record.status = "http_5xx", 500
             self.responder.send(500, self.endpoint.dialect.error_body(f"injected fault: {self.fault}", 500))
             self.endpoint.truth.done(self.record)
             return False

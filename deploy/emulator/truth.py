@@ -1,8 +1,10 @@
 """The emulator's ground truth: when it really sent each response's first and last token.
 
 One record per chat request, kept in memory for the `/emulator/truth` endpoint and appended to
-a CSV file when asked. Token send lateness against the step schedule goes into a fixed histogram,
-so the emulator can say how far its own timing can be trusted at any load.
+a CSV file when asked, requests the emulator left hanging on purpose included: every request it
+received is there, with the fault it injected, so a client's records can be checked one for one
+against it. Token send lateness against the step schedule goes into a fixed histogram, so the
+emulator can say how far its own timing can be trusted at any load.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ class TruthRecord:
     cached_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
+    # The fault really injected (deploy.emulator.faults.KINDS): None when the answer went out whole,
+    # also when a fault was drawn but the request was refused first or ended before it could strike.
     fault: str | None = None
-    status: int = 200
+    status: int = 200  # 0: no response at all (the connection was closed before any)
+    hung: bool = False  # left silent on purpose (a timeout fault): only the client can end it
 
 
 class Truth:

@@ -146,7 +146,9 @@ def cached_tokens(usage: Usage | None) -> int | None:
 
     An engine reports it only when launched with its `cached_tokens_flag` (deploy.engines), and
     may omit the details object or send null when nothing was cached (SGLang 0.5 does:
-    `nothing_cached_is_null`), so `None` means "not reported", not "zero".
+    `nothing_cached_is_null`), so for one turn `None` means "not reported", not "zero". Whether
+    it meant zero is a question about the whole run (the engine, its flags, the other turns):
+    harness.recording.cached_rule answers it when the row is written.
     """
     if not usage:
         return None
