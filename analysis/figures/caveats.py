@@ -20,7 +20,7 @@ OUTPUT_PARITY_TOLERANCE = 0.05  # beyond 5% more tokens per turn, E2E and cost c
 @dataclass(frozen=True)
 class Caveat:
     kind: str  # emulated_engine, output_parity, load_generator_saturated, cache_state_differs,
-    # run_not_complete, default_price, locust_csv_only
+    # run_not_complete, records_incomplete, lagged_turns_left_out, default_price, locust_csv_only
     targets: tuple[str, ...]
     message: str
 
@@ -40,6 +40,17 @@ def caveats(targets: Sequence[TargetAnalysis], comparisons: Sequence[Comparison]
                     f"{label}: the run's status is {info['status']!r}, not 'complete'; it may have stopped early.",
                 )
             )
+        reconciliation = info.get("reconciliation") if info else None
+        differences = reconciliation["differences"] if reconciliation else []
+        if differences:
+            found.append(
+                Caveat(
+                    "records_incomplete",
+                    (label,),
+                    f"{label}: not every turn reached the records ({'; '.join(differences)}); its figures count "
+                    "only the turns that did.",
+                )
+            )
         generator = info.get("load_generator") if info else None
         if generator and generator.get("saturated"):
             found.append(
@@ -48,6 +59,16 @@ def caveats(targets: Sequence[TargetAnalysis], comparisons: Sequence[Comparison]
                     (label,),
                     f"{label}: the load generator was saturated (event-loop lag p99 "
                     f"{generator.get('lag_p99_ms', math.nan):.0f} ms); its latencies may be inflated by the client.",
+                )
+            )
+        if target.lagged_turns:
+            found.append(
+                Caveat(
+                    "lagged_turns_left_out",
+                    (label,),
+                    f"{label}: {target.lagged_turns} successful turn(s) were measured while the load generator's "
+                    "event loop stalled beyond its lag limit; they are left out of the latency figures (the "
+                    "failure rate still counts them).",
                 )
             )
         if target.cost.price.is_default:

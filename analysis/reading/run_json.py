@@ -2,7 +2,8 @@
 
 Only the keys the analysis uses are required, each with the type the contract gives it; a missing
 or mistyped key is one line naming the file and the dotted key. Keys the contract marks NotRequired
-(target.billing, target.gpu_count, cache_flushed) may be absent and get documented defaults later.
+(target.billing, target.gpu_count, cache_flushed, reconciliation) may be absent and get documented
+defaults later.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def read_run_json(path: Path) -> RunInfo:
         check.boolean(generator, "load_generator.saturated")
     if "cache_flushed" in raw:
         check.boolean(raw, "cache_flushed", nullable=True)
+    if "reconciliation" in raw:  # runs before it was recorded have none: nothing is then known to be lost
+        reconciliation = check.mapping(raw, "reconciliation")
+        check.boolean(reconciliation, "reconciliation.complete")
+        check.strings(reconciliation, "reconciliation.differences")
     return cast(RunInfo, raw)
 
 
@@ -102,6 +107,12 @@ class _Checker:
         value = self._get(obj, dotted)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._fail(dotted, "a whole number", value)
+        return value
+
+    def strings(self, obj: dict[str, Any], dotted: str) -> list[str]:
+        value = self._get(obj, dotted)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self._fail(dotted, "a list of strings", value)
         return value
 
     def boolean(self, obj: dict[str, Any], dotted: str, nullable: bool = False) -> bool | None:

@@ -4,13 +4,15 @@ The one place turnbench talks to a server outside a chat turn: the preflight of 
 the model of a user given no --model, and run.json's account of the server. Blocking urllib,
 used before the load starts or on the master, never on a user's hot path; it imports neither
 gevent nor Locust, so `turnbench run` can ask before Locust patches the process. Which engine
-answers what, and where, comes from deploy.engines.
+answers what, and where, comes from deploy.engines. What a server says about itself goes into
+run.json, which people share: every value whose name looks like a secret is redacted first.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from typing import Any
@@ -18,6 +20,15 @@ from typing import Any
 from deploy.engines import ENGINES, OPENAI
 
 MODELS_PATH = "/v1/models"
+REDACTED = "<redacted>"
+# A name is secret when its last word is one of these: api_key, admin_api_key (SGLang 0.5's
+# /get_server_info lists both), hf_token, ssl_keyfile_password, client_secret, Authorization. Only
+# the last word, so max_total_tokens, tokenizer_path, ssl_keyfile and api_key_env (the *name* of a
+# variable) stay: they are the flags run.json is for.
+SECRET_WORDS = frozenset(
+    {"key", "apikey", "token", "secret", "password", "passwd", "passphrase", "credential", "credentials",
+     "auth", "authorization", "bearer", "cookie", "pwd"}
+)  # fmt: skip
 
 
 class ClientConfigError(ValueError):
@@ -103,9 +114,41 @@ def server_info(base_url: str, engine_hint: str = "", api_key_env: str | None = 
             details = fetch_json(f"{base_url.rstrip('/')}{path}", auth_headers(api_key_env))
             info["version"] = details.get("version")
             info["emulator"] = bool(details.get("emulator", False))
-            info["details"] = details
+            info["details"] = redact_secrets(details)
         except Exception as exc:  # recorded in run.json; a server without the endpoint is still measured
             info["version_error"] = str(exc)
     info["engine"] = engine or OPENAI.name
     info.setdefault("emulator", False)
     return info
+
+
+def is_secret_name(name: str) -> bool:
+    """`api_key`, `adminApiKey`, `x-api-key`, `--hf-token`: names whose value must not be stored."""
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().replace("-", "_").replace(".", "_").split("_")
+    words = [word for word in words if word]
+    return bool(words) and words[-1] in SECRET_WORDS
+
+
+def redact_secrets(value: Any) -> Any:
+    """A copy with every secret-named value (in dicts, lists, and `--flag value` / `--flag=value`
+    argument lists) replaced by REDACTED. None, "" and booleans stay: "not set" is not a secret."""
+    if isinstance(value, dict):
+        return {k: _redact_value(v) if is_secret_name(str(k)) else redact_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        redacted: list[Any] = []
+        hide_next = False
+        for item in value:
+            flag = isinstance(item, str) and item.startswith("-")
+            if hide_next and not flag:
+                redacted.append(_redact_value(item))
+            elif flag and "=" in item and is_secret_name(item.lstrip("-").partition("=")[0]):
+                redacted.append(f"{item.partition('=')[0]}={REDACTED}")
+            else:
+                redacted.append(redact_secrets(item))
+            hide_next = flag and "=" not in item and is_secret_name(item.lstrip("-"))
+        return redacted
+    return value
+
+
+def _redact_value(value: Any) -> Any:
+    return value if value is None or value == "" or isinstance(value, bool) else REDACTED

@@ -86,13 +86,56 @@ class TargetInfo(TypedDict):
     launch: NotRequired[dict[str, object]]
 
 
+class LagWindow(TypedDict):
+    start_s: float  # seconds after the run started
+    turns: int  # turns that started in the window
+    flagged_turns: int  # of them, turns during which the generator stalled beyond the limit
+    lag_max_ms: float
+    trusted: bool  # few enough flagged turns (harness.recording.lag_windows)
+
+
 class LoadGeneratorHealth(TypedDict):
     lag_p50_ms: float
     lag_p99_ms: float
     lag_max_ms: float
     cpu_percent_max: float
     workers: int
-    saturated: bool  # lag p99 above the limit: timings may be inflated
+    saturated: bool  # some window of the run is not trusted: its timings may be inflated
+    flagged_turns: NotRequired[int]  # turns left out of latency figures (lagged)
+    windows: NotRequired[list[LagWindow]]
+
+
+class WorkerRecords(TypedDict):
+    """One load-generating process's rows: what it said it sent against what arrived and was written."""
+
+    sent_requests: int | None  # its own count, through its last message that arrived; None: none arrived
+    received_requests: int
+    sent_conversations: int | None
+    received_conversations: int
+    requests_csv_rows: int  # rows of requests.csv that name it
+    conversation_turns: int  # turns_done summed over its rows of conversations.csv
+    unsent_rows: int | None  # 0: it said its users had stopped and all it sent arrived; None: unknown
+    lost: str | None  # why the master lost it (LostWorker.reason); then its unsent rows are unknown
+
+
+class Reconciliation(TypedDict):
+    """Whether every row the run produced reached the run directory (harness.recording.reconciliation)."""
+
+    complete: bool  # no differences
+    requests_csv_rows: int
+    conversation_turns: int  # turns_done summed over conversations.csv (interrupted ones included)
+    run_json_turns: int  # `turns`: the rows the master received
+    late_rows: int  # rows that arrived after the run's files were closed: appended, and counted here
+    workers: dict[str, WorkerRecords]  # by the name the rows give (worker-<index>, or local)
+    differences: list[str]  # one line each, for people
+
+
+LostReason = Literal["missing heartbeat", "did not quit in time"]
+
+
+class LostWorker(TypedDict):
+    worker: str  # worker-<index>, as the rows name it
+    reason: LostReason
 
 
 class RunInfo(TypedDict):
@@ -107,6 +150,10 @@ class RunInfo(TypedDict):
     status: RunStatus
     load_generator: LoadGeneratorHealth | None
     cache_flushed: NotRequired[bool | None]  # a flush was requested before the run, and succeeded
+    turns: NotRequired[int]  # turn rows the master received (requests.csv)
+    failed_turns: NotRequired[int]
+    reconciliation: NotRequired[Reconciliation]
+    lost_workers: NotRequired[list[LostWorker]]  # workers that went missing or did not quit: rows may be lost
 
 
 def run_dir_name(target: str, scenario: str, when: float | None = None) -> str:

@@ -1,7 +1,9 @@
 """`run.json`: what ran, against what, and whether its numbers can be trusted.
 
 Written when a test starts (status "interrupted", so a crash leaves an honest file) and rewritten
-when it ends. Secrets never enter it: the target carries the *name* of its key variable only.
+when it ends, and again if rows arrive later (the end time stays the test's stop). Secrets never
+enter it: the target carries the *name* of its key variable only, and the server's account of
+itself is redacted (harness.client.server).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.recording.lag_probe import LagHistogram
-from harness.recording.run_dir import RUN_JSON, LoadGeneratorHealth, RunInfo, RunStatus, TargetInfo
+from harness.recording.run_dir import RUN_JSON, LagWindow, LoadGeneratorHealth, RunInfo, RunStatus, TargetInfo
 from harness.version import TURNBENCH_VERSION
 
 
@@ -43,7 +45,10 @@ class RunRecorder:
         }
         self.write()
 
-    def finish(self, status: RunStatus, lag: LagHistogram, workers: int, **extra: Any) -> None:
+    def finish(
+        self, status: RunStatus, lag: LagHistogram, workers: int, windows: list[LagWindow] | None = None, **extra: Any
+    ) -> None:
+        """`windows` judge the timings (harness.recording.lag_windows); without them, the lag p99 does."""
         health: LoadGeneratorHealth = {
             "lag_p50_ms": lag.percentile(0.5),
             "lag_p99_ms": lag.percentile(0.99),
@@ -52,7 +57,14 @@ class RunRecorder:
             "workers": workers,
             "saturated": lag.percentile(0.99) > self.lag_limit_ms,
         }
-        self.info["ended_at"] = time.time()
+        if windows is not None:
+            health["saturated"] = not all(window["trusted"] for window in windows)
+            health["flagged_turns"] = sum(window["flagged_turns"] for window in windows)
+            health["windows"] = windows
+        # The moment the test stopped: a later finish (rows that came after, the quit, the next test
+        # of a web-UI session) brings the counts up to date but never moves the end.
+        if self.info["ended_at"] is None:
+            self.info["ended_at"] = time.time()
         self.info["status"] = status
         self.info["load_generator"] = health
         self.info.update(extra)  # type: ignore[typeddict-item]

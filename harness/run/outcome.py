@@ -1,7 +1,9 @@
 """How a finished `turnbench run` is judged: exit code, one summary line, JUnit, run history.
 
 The order of verdicts matters: a run that failed or was interrupted says nothing about the SLO;
-a saturated load generator makes every latency suspect, so it outranks a failed gate.
+a saturated load generator makes every latency suspect, so it outranks a failed gate. Rows that
+did not all arrive (a lost worker, run.json's `reconciliation`) are said on the summary line,
+whatever the verdict: the figures then stand on the turns that did.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from harness.slo import Slo
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_GATE_FAILED, EXIT_SATURATED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
 JUNIT_XML = "junit.xml"
+SUMMARY_DIFFERENCES = 3  # the summary line names this many of the records' differences; run.json has all
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,20 @@ def judge(run_dir: Path, locust_code: int, interrupted: bool, settings: dict[str
     line = (
         f"turnbench run: {verdict} (exit {code}): {figures['turns']} turns, "
         f"{figures['failure_rate']:.1%} failed, TTFT p95 {_ms(figures['ttft_p95_ms'])}, "
-        f"E2E p95 {_ms(figures['e2e_p95_ms'])}" + (f"; {'; '.join(failed)}" if failed else "") + f" -> {run_dir}"
-    )
+        f"E2E p95 {_ms(figures['e2e_p95_ms'])}" + (f"; {'; '.join(failed)}" if failed else "")
+        + _incomplete(info) + f" -> {run_dir}"
+    )  # fmt: skip
     return Outcome(code, line, tuple(gates))
+
+
+def _incomplete(info: dict[str, Any]) -> str:
+    """The summary line's account of rows that did not all arrive (nothing when they did)."""
+    differences = list((info.get("reconciliation") or {}).get("differences") or [])
+    if not differences:
+        return ""
+    shown = differences[:SUMMARY_DIFFERENCES]
+    more = len(differences) - len(shown)
+    return "; records incomplete: " + "; ".join(shown) + (f" (and {more} more in run.json)" if more else "")
 
 
 def key_figures(requests: Path) -> dict[str, Any]:

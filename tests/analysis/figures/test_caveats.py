@@ -11,7 +11,7 @@ import pytest
 from analysis.figures.caveats import EMULATED_NOTICE
 from analysis.figures.findings import find
 from analysis.report.build import build_report
-from tests.analysis.rundirs import Spec, write_run
+from tests.analysis.rundirs import Spec, run_info, write_run
 
 BASE = Spec(conversations=120, seed=1)
 CANDIDATE = Spec(target="sglang", engine="sglang", conversations=120, seed=2)
@@ -66,3 +66,12 @@ def test_no_notice_without_an_emulator(tmp_path: Path) -> None:
     result = build_report([write_run(tmp_path, BASE)], tmp_path / "out", None, None)
     for text in (result.html.read_text(), result.markdown.read_text(), result.summary):
         assert "emulated engine" not in text
+
+
+def test_records_that_did_not_all_arrive_are_a_warning(tmp_path: Path) -> None:
+    lost = "worker-1 was lost (missing heartbeat): 7 turn rows of its arrived, the rows it had not yet sent are unknown"
+    reconciliation = {"complete": False, "differences": [lost], "requests_csv_rows": 7, "workers": {}}
+    info = run_info(CANDIDATE, reconciliation=reconciliation)
+    runs = [write_run(tmp_path, BASE), write_run(tmp_path, CANDIDATE, info=info)]
+    (caveat,) = find(runs, None, None, 5.0).caveats
+    assert caveat.kind == "records_incomplete" and caveat.targets == ("sglang",) and lost in caveat.message

@@ -180,3 +180,15 @@ def test_two_runs_of_one_target_get_distinct_labels(tmp_path: Path) -> None:
     first = write_run(tmp_path, Spec(seed=1, conversations=10))
     second = write_run(tmp_path, Spec(seed=2, conversations=10))
     assert [r.label for r in load_runs([first, second])] == ["vllm", "vllm #2"]
+
+
+def test_a_reconciliation_is_checked_when_there_is_one(run: Path) -> None:
+    obj = json.loads((run / "run.json").read_text())
+    obj["reconciliation"] = {"complete": False, "differences": "worker-1 was lost"}
+    (run / "run.json").write_text(json.dumps(obj))
+    assert error_of(run) == (
+        f'{run}/run.json: key reconciliation.differences: expected a list of strings, got "worker-1 was lost"'
+    )
+    obj["reconciliation"]["differences"] = ["worker-1 was lost"]
+    (run / "run.json").write_text(json.dumps(obj))
+    assert load_run(run).info["reconciliation"]["differences"] == ["worker-1 was lost"]  # type: ignore[index]
