@@ -27,7 +27,7 @@ from harness.plugin.turn_entries import CHAT_NAME, fire_turn_rows
 from harness.scenario.conversation import Conversation
 from harness.scenario.scenario import ConversationPlan, PlannedTurn, ScenarioError, shared_scenario
 
-_user_numbers = itertools.count()
+_user_numbers = itertools.count()  # only for a user outside a turnbench environment (no init event)
 
 
 class ChatUser(FastHttpUser):
@@ -53,7 +53,8 @@ class ChatUser(FastHttpUser):
         except ClientConfigError as exc:
             raise StopUser(str(exc)) from exc
         self.model = options.model or served_model(self.host or "", options.api_key_env or None)
-        self.user_number = next(_user_numbers)
+        numbers = plugin_for(self.environment).user_numbers
+        self.user_number = numbers.take() if numbers is not None else next(_user_numbers)
         seed = self.plan_source.seed * 1_000_003 + self.user_number
         self.rng = random.Random(seed)
         self.think_scale = options.think_time_scale
@@ -90,6 +91,9 @@ class ChatUser(FastHttpUser):
         # kill would land mid-request: a request the server saw and the records lost. One yield
         # lets a queued kill land before anything is sent.
         gevent.sleep(0)
+        drain = plugin_for(self.environment).drain
+        if drain is not None and drain.draining:
+            raise StopUser()  # the test is ending: people finish a turn, they do not start one
         planned = self.plan.turns[self.turn]
         self.turn += 1
         messages = self.conversation.prompt_for(planned.question, planned.branch)
@@ -104,7 +108,13 @@ class ChatUser(FastHttpUser):
             top_p=self.plan_source.top_p,
         )
         context = self._context(planned)
-        result = self.chat.send(request, name=CHAT_NAME, context=context)
+        if drain is not None:
+            drain.turn_started()
+        try:
+            result = self.chat.send(request, name=CHAT_NAME, context=context)
+        finally:
+            if drain is not None:
+                drain.turn_ended()
         fire_turn_rows(self.environment.events.request, self.turn, result, context)
         if result.ok:
             self.conversation.answer(messages, result.content)

@@ -22,17 +22,24 @@ from typing import Any
 import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, Runner, WorkerRunner
 
 from harness.client.server import server_info
-from harness.plugin.options import add_options, options_of, reread_options
+from harness.plugin.drain import Drain
+from harness.plugin.options import DEFAULTS, add_options, options_of, reread_options
+from harness.plugin.quiet_loop import prepare_for_load
 from harness.plugin.total_patch import keep_turn_rows_out_of_total
 from harness.plugin.turn_entries import TURN_TYPES
+from harness.plugin.user_numbers import UserNumbers
+from harness.recording.cached_rule import CachedRule
 from harness.recording.lag_probe import LagProbe
+from harness.recording.lag_windows import WINDOW_S, lag_windows
 from harness.recording.metrics_scraper import MetricsScraper
-from harness.recording.run_dir import TargetInfo, new_run_dir, read_figures
+from harness.recording.run_dir import REQUESTS_CSV, TargetInfo, new_run_dir, read_figures
 from harness.recording.run_json import RunRecorder
+from harness.recording.turn_lag import TurnLagFlags
 from harness.recording.turn_rows import FLUSH_INTERVAL_S, MESSAGE, RecordBuffer, RecordWriter, request_row
+from harness.recording.turn_summary import read_turn_rows
 from harness.scenario.scenario import shared_scenario
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,9 @@ class TurnbenchPlugin:
         self.environment = environment
         self.buffer = RecordBuffer()
         self.probe = LagProbe()
+        self.lag_flags = TurnLagFlags(self.probe.stalls, DEFAULTS.lag_limit_ms)
+        self.user_numbers: UserNumbers | None = None  # made at init, once the runner exists
+        self.drain: Drain | None = None  # likewise
         self.writer: RecordWriter | None = None
         self.scraper: MetricsScraper | None = None
         self.recorder: RunRecorder | None = None
@@ -74,28 +84,38 @@ class TurnbenchPlugin:
     def on_request(self, request_type: str, context: dict[str, Any], **_: Any) -> None:
         result = context.get("turn_result") if context else None
         if result is not None and request_type not in TURN_TYPES:
-            self.buffer.requests.append(request_row(result, context, self.worker_name))
+            self.lag_flags.hold(request_row(result, context, self.worker_name), result)
 
     def conversation_ended(self, row: list[Any]) -> None:
         self.buffer.conversations.append(row)
 
-    def ship(self) -> None:
-        message = self.buffer.take(self.probe.histogram if self.generates_load else None)
-        if message is not None and self.environment.runner is not None:
-            self.environment.runner.send_message(MESSAGE, message)
+    def ship(self, final: bool = False) -> None:
+        """Send what is recorded; `final` once no turn is in flight (its rows need no more waiting)."""
+        self.buffer.requests.extend(self.lag_flags.release(final))
+        runner = self.environment.runner
+        if runner is not None:  # a failed send keeps its rows for the next tick
+            lag = self.probe.histogram if self.generates_load else None
+            self.buffer.ship(lambda message: runner.send_message(MESSAGE, message), self.worker_name, lag, final)
 
     def _ship_forever(self) -> None:
         while True:
             gevent.sleep(FLUSH_INTERVAL_S)
-            self.ship()
-            if self.writer is not None:
-                self.writer.flush()
+            try:
+                self.ship()
+                if self.writer is not None:
+                    self.writer.flush()
+                    self.writer.ledger.watch(self.environment.runner)
+            except Exception:  # one bad tick must not end the shipping: the next one tries again
+                log.warning("turnbench: recording the last rows failed; retrying", exc_info=True)
 
     # -- master side ------------------------------------------------------------------------
 
     def receive(self, environment: Environment, msg: Any, **_: Any) -> None:
         if self.writer is not None:
+            late = self.writer.closed
             self.writer.receive(msg.data)
+            if late:  # appended after the run was closed: run.json counts them too
+                self.close()
 
     def start_run(self) -> None:
         options = options_of(self.environment)
@@ -122,7 +142,8 @@ class TurnbenchPlugin:
         }
         if price > 0:
             target["billing"] = {"kind": "pod", "usd_per_hour": price, "source": "--price-usd-per-hour"}
-        self.writer = RecordWriter(self.run_dir)
+        # What a missing cached figure means depends on the engine and its flags, known here only.
+        self.writer = RecordWriter(self.run_dir, CachedRule.for_server(self.server))
         self.scraper = MetricsScraper(self._metrics_url(host), self.run_dir, options.metrics_interval)
         self.scraper.start()
         self.recorder = RunRecorder(
@@ -153,13 +174,23 @@ class TurnbenchPlugin:
         self.writer.flush()
         workers = len(getattr(self.environment.runner, "clients", {}) or {}) or 1
         total = self.writer.total
-        self.recorder.finish(status, self.writer.lag, workers, turns=total.requests, failed_turns=total.failures)  # type: ignore[arg-type]
+        assert self.run_dir is not None
+        windows = lag_windows(read_turn_rows(self.run_dir / REQUESTS_CSV), self.recorder.info["started_at"])
+        first = self.recorder.info["ended_at"] is None  # later calls only bring the counts up to date
+        self.writer.ledger.watch(self.environment.runner)
+        self.recorder.finish(
+            status, self.writer.lag, workers, windows, turns=total.requests, failed_turns=total.failures,  # type: ignore[arg-type]
+            reconciliation=self.writer.reconcile(), lost_workers=self.writer.ledger.lost_workers(),
+        )  # fmt: skip
         health = self.recorder.info["load_generator"]
-        if health and health["saturated"]:
+        if first and health and health["saturated"]:
+            spoiled = [w for w in windows if not w["trusted"]]
             log.warning(
-                "turnbench: the load generator's event loop lagged %.1f ms at p99 (limit %.1f ms): its timings may "
-                "be inflated by that much; use --processes or fewer users per process",
-                health["lag_p99_ms"], self.recorder.lag_limit_ms,
+                "turnbench: the load generator's event loop stalled beyond %.1f ms during %d of %d turns, in %d "
+                "windows of %gs (first at %gs): those turns are left out of latency figures; use --processes or "
+                "fewer users per process",
+                self.recorder.lag_limit_ms, health.get("flagged_turns", 0), total.requests, len(spoiled),
+                WINDOW_S, spoiled[0]["start_s"] if spoiled else 0.0,
             )  # fmt: skip
 
     def close(self) -> None:
@@ -199,6 +230,8 @@ def _add_options(parser: Any) -> None:
 def _on_init(environment: Environment, **_: Any) -> None:
     keep_turn_rows_out_of_total()
     plugin = plugin_for(environment)
+    plugin.user_numbers = UserNumbers(environment)
+    plugin.drain = Drain(environment)
     if plugin.is_master and not environment.stop_timeout:
         # Locust's default (0) kills users mid-turn on Stop and ramp-down: turns the server saw
         # would end as `stopped` failures. People stop between turns; the master passes this on
@@ -226,12 +259,19 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     if plugin.is_master:
         plugin.close()  # a previous test started from the web UI
     reread_options(environment)
+    if plugin.drain is not None:
+        plugin.drain.restart()
     if plugin.is_master:
+        if plugin.user_numbers is not None:
+            plugin.user_numbers.restart()
         plugin.start_run()
         run_time = options_of(environment).turnbench_run_time
         if run_time > 0:
             gevent.spawn(_stop_after, environment, run_time)
     if plugin.generates_load:
+        plugin.buffer.restart()  # the master counts this test's rows afresh
+        plugin.lag_flags.limit_ms = options_of(environment).lag_limit_ms
+        prepare_for_load(environment)
         plugin.probe.start()
     if plugin._shipper is None:
         plugin._shipper = gevent.spawn(plugin._ship_forever)
@@ -245,6 +285,7 @@ def _stop_after(environment: Environment, seconds: float) -> None:
         return
     plugin_for(environment).planned_end_reached = True
     log.info("turnbench: run time of %gs reached, stopping users at their next turn boundary", seconds)
+    _drain(runner)
     if isinstance(runner, MasterRunner):
         _quit_workers(runner)
     else:
@@ -256,10 +297,24 @@ def _stop_gracefully(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner) and runner.worker_count:
         log.info("turnbench: stopping users at their next turn boundary before quitting")
+        _drain(runner)
         _quit_workers(runner)
     elif runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
         log.info("turnbench: stopping users at their next turn boundary before quitting")
+        _drain(runner)
         runner.stop()
+
+
+def _drain(runner: Runner) -> None:
+    """No new turns, and the ones in flight end, before Locust's stop (harness.plugin.drain)."""
+    drain = plugin_for(runner.environment).drain
+    timeout_s = float(runner.environment.stop_timeout or 0)
+    if drain is None or drain.draining:
+        return
+    if isinstance(runner, MasterRunner):
+        drain.drain_workers(runner, timeout_s)
+    elif not drain.drain(timeout_s):
+        log.warning("turnbench: %d turns still in flight after %gs; stopping anyway", drain.in_flight, timeout_s)
 
 
 def _quit_workers(runner: MasterRunner) -> None:
@@ -276,12 +331,15 @@ def _quit_workers(runner: MasterRunner) -> None:
     deadline = time.monotonic() + float(runner.environment.stop_timeout or 0) + 30.0
     while runner.worker_count > 0 and time.monotonic() < deadline:
         gevent.sleep(0.1)
+    writer = plugin_for(runner.environment).writer
+    if writer is not None:  # a worker still there now is lost, with whatever it had not sent (warned, in run.json)
+        writer.ledger.watch(runner, gave_up_waiting=runner.worker_count > 0)
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     plugin = plugin_for(environment)
-    plugin.ship()
+    plugin.ship(final=True)
     if plugin.is_master:
         plugin.finish_run()
 
@@ -289,7 +347,7 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
     plugin = plugin_for(environment)
-    plugin.ship()
+    plugin.ship(final=True)
     plugin.probe.stop()
     if plugin._shipper is not None:
         plugin._shipper.kill(block=False)

@@ -1,18 +1,23 @@
-"""The load generator watching itself: how late its event loop wakes up.
+"""The load generator watching itself: how late its event loop wakes up, and when.
 
-A greenlet sleeps 50 ms again and again; whatever it oversleeps is time every other greenlet
+A greenlet sleeps 20 ms again and again; whatever it oversleeps is time every other greenlet
 also waited, so every TTFT measured meanwhile may be inflated by up to that much. Locust's own CPU
-warning (90% over 10 s) misses the short stalls that ruin percentiles (notes/locust.md 10).
+warning (90% over 10 s) misses the short stalls that ruin percentiles (notes/locust.md 10), and
+one percentile over a whole run hides a burst that spoiled a fifth of its turns. So the probe
+also keeps *when* each stall happened (`Stalls`), and every turn is told the longest stall that
+overlapped it: the turn's own "generator lagged" flag.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import gevent
 import psutil
 
-PROBE_INTERVAL_S = 0.05
+PROBE_INTERVAL_S = 0.02  # short, so a stall of a few ms is seen by the turns it overlapped
+STALL_KEEP_MS = 0.5  # oversleeps below this are noise: not kept per time, only in the histogram
 BUCKET_MS = 0.1  # histogram resolution
 BUCKETS = 10_000  # up to 1 s
 
@@ -52,9 +57,37 @@ class LagHistogram:
         return BUCKETS * BUCKET_MS
 
 
+class Stalls:
+    """The stalls of the last while, as (end, length) in monotonic seconds, for per-turn flags."""
+
+    def __init__(self) -> None:
+        self._stalls: deque[tuple[float, float]] = deque()
+        self.seen_until = 0.0  # every stall that ended before this moment is known
+
+    def add(self, end: float, lag_s: float) -> None:
+        if lag_s * 1000.0 >= STALL_KEEP_MS:
+            self._stalls.append((end, lag_s))
+        self.seen_until = end
+
+    def longest_ms(self, start: float, end: float) -> float:
+        """The longest stall overlapping [start, end], in ms (0 when none was seen)."""
+        longest = 0.0
+        for stall_end, length in reversed(self._stalls):
+            if stall_end <= start:
+                break
+            if stall_end - length < end:
+                longest = max(longest, length)
+        return longest * 1000.0
+
+    def forget_before(self, moment: float) -> None:
+        while self._stalls and self._stalls[0][0] < moment:
+            self._stalls.popleft()
+
+
 class LagProbe:
     def __init__(self) -> None:
         self.histogram = LagHistogram()
+        self.stalls = Stalls()
         self._greenlet: gevent.Greenlet | None = None
         self._process = psutil.Process()
 
@@ -73,8 +106,11 @@ class LagProbe:
         while True:
             before = time.monotonic()
             gevent.sleep(PROBE_INTERVAL_S)
-            self.histogram.add((time.monotonic() - before - PROBE_INTERVAL_S) * 1000.0)
+            after = time.monotonic()
+            lag_s = max(after - before - PROBE_INTERVAL_S, 0.0)
+            self.histogram.add(lag_s * 1000.0)
+            self.stalls.add(after, lag_s)
             samples += 1
-            if samples % 20 == 0:  # CPU about once a second
+            if samples % 50 == 0:  # CPU about once a second
                 cpu = self._process.cpu_percent()
                 self.histogram.cpu_percent_max = max(self.histogram.cpu_percent_max, cpu)

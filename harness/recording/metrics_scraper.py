@@ -1,22 +1,33 @@
-"""Scrape the engine's Prometheus endpoint during a run into `server_metrics.csv`.
+"""Scrape the engine's Prometheus endpoint during a run into `server_metrics.csv`, in a process of its own.
 
 Engines name things differently (notes/engines-and-runpod.md 6); each scraped row keeps the
 engine's own name and gains a `common` name where one exists (each engine's `metric_names` in
 deploy.engines), so the analysis reads one vocabulary. vLLM exposes prefix-cache hits and queries
 as counters: the hit rate between two scrapes is derived and written as its own row. A missing
 endpoint is a warning, not a failure.
+
+A real vLLM `/metrics` page has thousands of lines; parsing it on the users' event loop every few
+seconds would stall every turn in flight (and, in a thread, hold the GIL they need). So the
+scraper runs as a child process (`python -m harness.recording.metrics_scraper`), started and
+stopped with the run; it scrapes once more when stopped, so counters cover the whole run, and
+ends by itself if the process that started it dies.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import FrameType
 
-import gevent
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.engines import ENGINES, VLLM
@@ -32,32 +43,42 @@ VLLM_HITS = VLLM.metrics_named("cached_tokens_total")
 KEEP_PREFIXES = tuple(engine.metric_prefix for engine in ENGINES.values() if engine.metric_prefix)
 
 
+STOP_WAIT_S = 10.0  # the final scrape's own timeout is 5 s
+
+
 class MetricsScraper:
+    """The run's handle on its scraper process."""
+
     def __init__(self, url: str, run_dir: Path, interval_s: float) -> None:
-        self.url = url
-        self.interval_s = interval_s
-        self._file = (run_dir / SERVER_METRICS_CSV).open("w", newline="")
-        self._csv = csv.writer(self._file)
-        self._csv.writerow(SERVER_METRIC_COLUMNS)
-        self._greenlet: gevent.Greenlet | None = None
-        self._warned = False
-        self._previous: tuple[float, float] | None = None  # vLLM (hits, queries) at the last scrape
-        self.scrapes = 0
+        self.url, self.path, self.interval_s = url, run_dir / SERVER_METRICS_CSV, interval_s
+        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self._greenlet = gevent.spawn(self._run)
+        command = [sys.executable, "-m", __name__, self.url, str(self.path), str(self.interval_s)]
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
 
     def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill(block=True, timeout=5)
-            self._greenlet = None
-        self.scrape_once()  # the final state, so counters cover the whole run
-        self._file.close()
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
 
-    def _run(self) -> None:
-        while True:
-            self.scrape_once()
-            gevent.sleep(self.interval_s)
+
+class Scrape:
+    """The scraping itself, in the child process: plain blocking code, no event loop to disturb."""
+
+    def __init__(self, url: str, path: Path) -> None:
+        self.url = url
+        self._file = path.open("w", newline="")
+        self._csv = csv.writer(self._file)
+        self._csv.writerow(SERVER_METRIC_COLUMNS)
+        self._warned = False
+        self._previous: tuple[float, float] | None = None  # vLLM (hits, queries) at the last scrape
 
     def scrape_once(self) -> None:
         if self._file.closed:
@@ -82,7 +103,9 @@ class MetricsScraper:
                 sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
         self._derive_vllm_hit_rate(now, sums)
         self._file.flush()
-        self.scrapes += 1
+
+    def close(self) -> None:
+        self._file.close()
 
     def _derive_vllm_hit_rate(self, now: float, sums: dict[str, float]) -> None:
         hits = next((sums[n] for n in VLLM_HITS if n in sums), None)
@@ -93,3 +116,33 @@ class MetricsScraper:
             rate = (hits - self._previous[0]) / (queries - self._previous[1])
             self._csv.writerow([now, "turnbench:vllm_prefix_cache_hit_rate", "{}", round(rate, 6), "cache_hit_rate"])
         self._previous = (hits, queries)
+
+
+def _scrape_until_stopped(url: str, path: Path, interval_s: float) -> None:
+    scrape = Scrape(url, path)
+    parent = os.getppid()
+    stopping = False
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the run, which stops us in order
+    while not stopping and os.getppid() == parent:
+        scrape.scrape_once()
+        deadline = time.monotonic() + interval_s
+        while not stopping and time.monotonic() < deadline and os.getppid() == parent:
+            time.sleep(min(0.1, interval_s))
+    scrape.scrape_once()  # the final state, so counters cover the whole run
+    scrape.close()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    parser = argparse.ArgumentParser(description="scrape an engine's Prometheus endpoint into server_metrics.csv")
+    parser.add_argument("url")
+    parser.add_argument("path", type=Path)
+    parser.add_argument("interval_s", type=float)
+    arguments = parser.parse_args()
+    _scrape_until_stopped(arguments.url, arguments.path, arguments.interval_s)

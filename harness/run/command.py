@@ -296,14 +296,14 @@ class _LocustProcesses:
 
 
 def _start(locust: _LocustProcesses, command: list[str], workers: int) -> None:
+    port = _free_port()
     if not workers:
+        if "--processes" in command:  # its forked workers: on a port of their own, not Locust's fixed 5557,
+            # so two runs on one machine (two scheduled jobs, a test and a run) do not collide
+            command = [*command, "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+                       "--master-port", str(port)]  # fmt: skip
         locust.start(command)
         return
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     locust.start(
         [*command, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
          "--expect-workers", str(workers), "--expect-workers-max-wait", "60"],
@@ -315,3 +315,11 @@ def _start(locust: _LocustProcesses, command: list[str], workers: int) -> None:
     # queue until the master is there to read it.
     for _ in range(workers):
         locust.start(worker_command)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -67,7 +68,10 @@ def test_compare_flushes_the_engine_at_its_flush_path(emulated: tuple[Engine, st
 def test_the_scraper_maps_what_the_emulator_exposes(emulated: tuple[Engine, str], tmp_path: Path) -> None:
     engine, url = emulated
     scraper = MetricsScraper(f"{url}/metrics", tmp_path, interval_s=60)
-    scraper.scrape_once()
+    scraper.start()  # a process of its own: scrapes at once, then every 60 s
+    path, deadline = tmp_path / SERVER_METRICS_CSV, time.monotonic() + 30
+    while not (path.exists() and len(path.read_text().splitlines()) > 1) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the first scrape is in the file
     ChatClient.standalone(url).send(ChatRequest(MODEL, [user_message(fresh_question())], 2))
     scraper.stop()  # scrapes once more: vLLM's hit rate needs two scrapes around some traffic
     with (tmp_path / SERVER_METRICS_CSV).open() as file:
