@@ -130,7 +130,9 @@ def terminal_text(findings: Findings, report_path: Path) -> str:
     later = [(t.label, c) for t in findings.targets for c in t.connections if c.group == LATER_TURNS]
     if later:
         shares = ", ".join(
-            f"{label} {fmt.share(c.new_share)} (connect p50 {fmt.ms(c.connect_p50_ms)} ms)" for label, c in later
+            f"{label} {fmt.share(c.new_share)}"
+            + (f" (connect p50 {fmt.ms(c.connect_p50_ms)} ms)" if not math.isnan(c.connect_p50_ms) else "")
+            for label, c in later
         )
         lines.append(f"new connections on turns >= 2: {shares}")
     costs = ", ".join(f"{t.label} {fmt.usd(t.cost.usd_per_conversation)}" for t in findings.targets)
