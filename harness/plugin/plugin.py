@@ -172,7 +172,8 @@ class TurnbenchPlugin:
             self.scraper.stop()
             self.scraper = None
         self.writer.flush()
-        workers = len(getattr(self.environment.runner, "clients", {}) or {}) or 1
+        # Load-generating processes that sent records (the master's list is empty once they quit).
+        workers = max(len(getattr(self.environment.runner, "clients", {}) or {}), len(self.writer.ledger.workers), 1)
         total = self.writer.total
         assert self.run_dir is not None
         windows = lag_windows(read_turn_rows(self.run_dir / REQUESTS_CSV), self.recorder.info["started_at"])
