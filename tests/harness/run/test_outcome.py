@@ -5,20 +5,18 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 import random
 import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from deploy.emulator.process import running_emulator
-from tests.harness.run.commands import ROOT, truth, turnbench
+from tests.harness.run import commands
+from tests.harness.run.commands import descendants, only_run, truth, turnbench, wait_for
 
 SHORT = ["--scenario", "support", "-u", "4", "-r", "4", "-t", "8s", "--think-time-scale", "0.05"]
 
@@ -32,11 +30,6 @@ def served(url: str, clear: bool = True) -> int:
 def emulator() -> Iterator[str]:
     with running_emulator("sglang", "--profile", "fast", "--model", "emulated") as url:
         yield url
-
-
-def only_run(out: Path) -> Path:
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    return run_dir
 
 
 def test_gates_that_hold_exit_0_with_junit_and_history(emulator: str, tmp_path: Path) -> None:
@@ -91,40 +84,8 @@ def test_a_config_file_with_environment_and_flag_overrides(emulator: str, tmp_pa
     )
 
 
-class Run:
-    """`turnbench run` in the background, its output in files, and what a test can wait for."""
-
-    def __init__(self, host: str, out: Path, *args: str) -> None:
-        self.out = out
-        out.mkdir()
-        self.stdout, self.stderr = out / "stdout.txt", out / "stderr.txt"
-        with self.stdout.open("w") as stdout, self.stderr.open("w") as stderr:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "turnbench", "run", "--host", host, "--scenario", "support", "--out", str(out),
-                 *args], cwd=ROOT, stdout=stdout, stderr=stderr,
-            )  # fmt: skip
-
-    def __enter__(self) -> Run:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        """A test that failed half-way leaves nothing running."""
-        if self.process.poll() is None:
-            for pid in [*descendants(self.process.pid), self.process.pid]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            self.process.wait()
-
-    def file(self, name: str) -> Path | None:
-        found = [d / name for d in self.out.iterdir() if (d / name).exists()]
-        return found[0] if found else None
-
-    def rows(self) -> list[dict[str, str]]:
-        requests = self.file("requests.csv")
-        if requests is None:
-            return []
-        with requests.open(newline="") as file:
-            return list(csv.DictReader(file))
+class Run(commands.Run):
+    """A background run that a test can interrupt as a person would."""
 
     def handles_signals(self) -> bool:
         """turnbench's own handler is in place: it catches SIGTERM, which Python alone leaves alone."""
@@ -140,25 +101,6 @@ class Run:
             processes |= descendants(self.process.pid)
             time.sleep(0.02)
         return self.process.wait(timeout=1), time.monotonic() - started, processes
-
-    def turnbench_lines(self) -> list[str]:
-        output = self.stdout.read_text().splitlines() + self.stderr.read_text().splitlines()
-        return [line for line in output if line.startswith("turnbench")]
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.02)
-
-
-def descendants(pid: int) -> set[int]:
-    try:
-        children = {int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()}
-    except OSError:  # it has just ended
-        return set()
-    return children.union(*(descendants(child) for child in children))
 
 
 def alive(pid: int) -> bool:

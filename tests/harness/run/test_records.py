@@ -8,37 +8,27 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import psutil
 import pytest
 
 from deploy.emulator.process import running_emulator
-from tests.harness.run.commands import ROOT, rows, truth, turnbench
+from tests.harness.run.commands import Run, only_run, rows, truth, turnbench, wait_for
 
 OK_EXITS = (0, 4)  # 4: the load generator lagged on a busy machine; the records must be whole either way
 # A request the killed worker wrote just before it died can still be read by the emulator a moment
 # later; after this long, every request the emulator takes is the surviving worker's.
 READ_ALLOWANCE_S = 5.0
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[str]:
     with running_emulator("vllm", "--profile", "fast", "--model", "emulated") as url:
         yield url
-
-
-def only_run(out: Path) -> Path:
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    return run_dir
 
 
 @pytest.mark.parametrize("mode", [[], ["--processes", "2"], ["--workers", "2"]], ids=["local", "processes", "workers"])
@@ -69,7 +59,9 @@ def test_a_worker_killed_mid_run_is_named_and_the_others_turns_are_all_there(emu
     truth(emulator)
     out = tmp_path / "runs"
     with Run(emulator, out, "-u", "10", "-r", "10", "-t", "30s", "--think-time-scale", "0.05", "--workers", "2") as run:
-        workers = wait_for(lambda: run.workers() if len(run.workers()) == 2 else None, "two worker processes")
+        workers = wait_for(
+            lambda: locust_workers(run) if len(locust_workers(run)) == 2 else None, "two worker processes"
+        )
         wait_for(lambda: {"worker-0", "worker-1"} <= {r["worker"] for r in run.rows()}, "rows from both workers")
         victim = workers[0]
         victim.send_signal(signal.SIGKILL)
@@ -115,45 +107,15 @@ def test_a_worker_killed_mid_run_is_named_and_the_others_turns_are_all_there(emu
     assert {str(t["request_id"]) for t in later} <= survivors
 
 
-class Run:
-    """`turnbench run` in the background, its output in files, and its Locust processes."""
-
-    def __init__(self, host: str, out: Path, *args: str) -> None:
-        self.out = out
-        out.mkdir(parents=True)
-        self.stdout, self.stderr = out.parent / "stdout.txt", out.parent / "stderr.txt"
-        with self.stdout.open("w") as stdout, self.stderr.open("w") as stderr:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "turnbench", "run", "--host", host, "--scenario", "support", "--out", str(out),
-                 *args], cwd=ROOT, stdout=stdout, stderr=stderr, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )  # fmt: skip
-
-    def __enter__(self) -> Run:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        """A test that failed half-way leaves nothing running."""
-        if self.process.poll() is None:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                for child in psutil.Process(self.process.pid).children(recursive=True):
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        child.kill()
-            self.process.kill()
-            self.process.wait()
-
-    def workers(self) -> list[psutil.Process]:
-        """Its Locust worker processes (turnbench starts them itself, next to the master)."""
-        found = []
-        with contextlib.suppress(psutil.NoSuchProcess):
-            for child in psutil.Process(self.process.pid).children():
-                with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
-                    if "--worker" in child.cmdline():
-                        found.append(child)
-        return found
-
-    def rows(self) -> list[dict[str, Any]]:
-        found = [d / "requests.csv" for d in self.out.iterdir() if (d / "requests.csv").exists()]
-        return rows(found[0]) if found else []
+def locust_workers(run: Run) -> list[psutil.Process]:
+    """The run's Locust worker processes (turnbench starts them itself, next to the master)."""
+    found = []
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for child in psutil.Process(run.process.pid).children():
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
+                if "--worker" in child.cmdline():
+                    found.append(child)
+    return found
 
 
 def dead(process: psutil.Process) -> bool:
@@ -162,11 +124,3 @@ def dead(process: psutil.Process) -> bool:
         return process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 90.0) -> T:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.05)
-    return value
