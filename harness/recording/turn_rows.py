@@ -211,8 +211,3 @@ class RecordWriter:
 
 def _count(cell: Any) -> int | None:
     return None if cell == "" else int(cell)
-
-
-def csv_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))

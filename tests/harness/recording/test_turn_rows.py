@@ -10,7 +10,8 @@ import pytest
 
 from harness.recording.lag_probe import LagHistogram
 from harness.recording.run_dir import CONVERSATION_COLUMNS, REQUEST_COLUMNS
-from harness.recording.turn_rows import RecordBuffer, RecordWriter, csv_rows
+from harness.recording.turn_rows import RecordBuffer, RecordWriter
+from harness.recording.turn_summary import read_turn_rows
 
 
 def turn_row(request_id: str, worker: str = "local", turn: int = 1) -> list[Any]:
@@ -69,8 +70,8 @@ def test_rows_that_arrive_after_close_are_appended_and_counted(tmp_path: Path) -
         {"requests": [turn_row("c", "worker-0", 3)], "conversations": [conversation_row("worker-0", 3)], "sent": late}
     )
     writer.close()
-    assert [row["request_id"] for row in csv_rows(tmp_path / "requests.csv")] == ["a", "b", "c"]
-    assert [row["turns_done"] for row in csv_rows(tmp_path / "conversations.csv")] == ["3"]
+    assert [row["request_id"] for row in read_turn_rows(tmp_path / "requests.csv")] == ["a", "b", "c"]
+    assert [row["turns_done"] for row in read_turn_rows(tmp_path / "conversations.csv")] == ["3"]
     assert writer.total.requests == 3 and writer.late_rows == 2
     reconciliation = writer.reconcile()
     assert reconciliation["late_rows"] == 2 and reconciliation["differences"] == []
