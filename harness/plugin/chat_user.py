@@ -4,6 +4,10 @@ Each task is one turn, so a user that Locust stops on ramp-down stops between tu
 think time before the next turn is the user's `wait_time`. A conversation runs its planned turns;
 a failed turn ends it (people give up, or start over) and the next conversation begins. The
 scenario and its prompts are built once per process at start-up; a turn does no tokenizing.
+
+In arrival mode (`--arrival-rate`) a user is a line (harness.plugin.arrivals): its next
+conversation begins not when the last one ends but at the next arrival it claims, and the wait
+for it is the `wait_time` before turn 1.
 """
 
 from __future__ import annotations
@@ -62,13 +66,19 @@ class ChatUser(FastHttpUser):
         self.min_tokens = options.min_tokens
         self.target = options.target_name
         self.conversations = 0
+        self.arrivals = plugin_for(self.environment).arrivals  # None: closed loop
+        if self.arrivals is not None:
+            self.arrivals.lines += 1
         self._start_conversation()
         # The person thinks before the first question too (the scenario's think time covers turn 1),
-        # and waits the way Locust waits, so a stop during it ends the user cleanly.
+        # and waits the way Locust waits, so a stop during it ends the user cleanly. A line waits
+        # for its conversation's arrival instead.
         self._next_think = self.plan.turns[0].think_time_s
         self.wait()
 
     def wait_time(self) -> float:
+        if self.arrival is not None and self.turn == 0:
+            return max(0.0, self.arrival - time.time())
         return self._next_think * self.think_scale
 
     def _start_conversation(self) -> None:
@@ -83,6 +93,8 @@ class ChatUser(FastHttpUser):
         self.turn = 0
         self.failed_turns = 0
         self.started_at = time.time()
+        # A line claims the next arrival as soon as it is free: one already due starts late.
+        self.arrival: float | None = self.arrivals.claim() if self.arrivals is not None else None
 
     @task
     def take_turn(self) -> None:
@@ -95,6 +107,7 @@ class ChatUser(FastHttpUser):
         if drain is not None and drain.draining:
             raise StopUser()  # the test is ending: people finish a turn, they do not start one
         planned = self.plan.turns[self.turn]
+        arrival = self.arrival if self.turn == 0 else None
         self.turn += 1
         messages = self.conversation.prompt_for(planned.question, planned.branch)
         max_tokens = self.max_tokens or planned.max_tokens
@@ -108,6 +121,11 @@ class ChatUser(FastHttpUser):
             top_p=self.plan_source.top_p,
         )
         context = self._context(planned)
+        if arrival is not None and self.arrivals is not None:
+            # The conversation starts now (its record says so), as late as the lines let it.
+            self.started_at = time.time()
+            self.arrivals.began(arrival, self.started_at)
+            context["arrival"] = arrival  # the turn's row gets start_late_ms = t0 - arrival
         if drain is not None:
             drain.turn_started()
         try:

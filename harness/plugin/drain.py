@@ -33,6 +33,7 @@ class Drain:
         self.environment = environment
         self.in_flight = 0
         self.draining = False
+        self.began_at: float | None = None  # epoch seconds: from then on no turn starts
         self._idle = Event()
         self._idle.set()
         self._drained_workers: set[str] = set()
@@ -54,10 +55,13 @@ class Drain:
     def restart(self) -> None:
         """A new test may start turns again."""
         self.draining = False
+        self.began_at = None
         self._drained_workers.clear()
 
     def drain(self, timeout_s: float) -> bool:
         """Start no new turn; wait for those in flight. False when the timeout came first."""
+        if not self.draining:
+            self.began_at = time.time()
         self.draining = True
         return bool(self._idle.wait(timeout=timeout_s))
 

@@ -32,6 +32,9 @@ class TurnbenchOptions:
     max_tokens: int = _option(0, "output limit per turn; 0: the scenario's", ui=True)
     min_tokens: int = _option(-1, "minimum output per turn; -1: the scenario's", ui=True)
     think_time_scale: float = _option(1.0, "multiply think times (0: none)", ui=True)
+    arrival_rate: float = _option(0.0, "new conversations per hour, all processes together; 0: closed loop, each "
+                                  "user starts its next conversation when one ends", ui=True)  # fmt: skip
+    warmup: float = _option(0.0, "seconds at the start that the analysis does not judge", ui=True)
     price_usd_per_hour: float = _option(0.0, "what the target costs per hour", ui=True)
     target_name: str = _option("", "a name for the target in records and reports", ui=True)
     engine: str = _option("", "vllm, sglang or openai; empty: ask the server", ui=True)
@@ -42,6 +45,8 @@ class TurnbenchOptions:
     turnbench_run_dir: str = _option("", "write this run directory (set by `turnbench run`)")
     turnbench_processes_auto: str = _option("", "set by `turnbench run --processes auto`: the figures behind "
                                             "its choice")  # fmt: skip
+    turnbench_load_processes: int = _option(0, "set by the master at each test start: how many processes share "
+                                            "--arrival-rate (0: not told, one)")  # fmt: skip
     turnbench_run_time: float = _option(0.0, "stop the test after this many seconds, letting users finish their "
                                         "turns and workers send their last records (Locust's own -t quits "
                                         "workers without waiting for them)")  # fmt: skip

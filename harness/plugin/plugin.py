@@ -25,6 +25,14 @@ from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, Runner, WorkerRunner
 
 from harness.client.server import server_info
+from harness.plugin.arrivals import (
+    ArrivalSchedule,
+    arrival_counts,
+    load_of,
+    start_arrivals,
+    summed,
+    tell_load_processes,
+)
 from harness.plugin.drain import Drain
 from harness.plugin.options import DEFAULTS, add_options, options_of, reread_options
 from harness.plugin.quiet_loop import prepare_for_load
@@ -56,6 +64,7 @@ class TurnbenchPlugin:
         self.lag_flags = TurnLagFlags(self.probe.stalls, DEFAULTS.lag_limit_ms)
         self.user_numbers: UserNumbers | None = None  # made at init, once the runner exists
         self.drain: Drain | None = None  # likewise
+        self.arrivals: ArrivalSchedule | None = None  # arrival mode: this process's, made at each test start
         self.writer: RecordWriter | None = None
         self.scraper: MetricsScraper | None = None
         self.recorder: RunRecorder | None = None
@@ -95,7 +104,8 @@ class TurnbenchPlugin:
         runner = self.environment.runner
         if runner is not None:  # a failed send keeps its rows for the next tick
             lag = self.probe.histogram if self.generates_load else None
-            self.buffer.ship(lambda message: runner.send_message(MESSAGE, message), self.worker_name, lag, final)
+            arrivals = arrival_counts(self.arrivals, self.drain)
+            self.buffer.ship(lambda m: runner.send_message(MESSAGE, m), self.worker_name, lag, final, arrivals)
 
     def _ship_forever(self) -> None:
         while True:
@@ -148,7 +158,7 @@ class TurnbenchPlugin:
         self.scraper.start()
         self.recorder = RunRecorder(
             self.run_dir, target, self.scenario_info, _locust_options(self.environment), self.server,
-            lag_limit_ms=options.lag_limit_ms,
+            lag_limit_ms=options.lag_limit_ms, load=load_of(self.environment),
         )  # fmt: skip
         log.info("turnbench: recording this test in %s", self.run_dir)
 
@@ -179,9 +189,10 @@ class TurnbenchPlugin:
         windows = lag_windows(read_turn_rows(self.run_dir / REQUESTS_CSV), self.recorder.info["started_at"])
         first = self.recorder.info["ended_at"] is None  # later calls only bring the counts up to date
         self.writer.ledger.watch(self.environment.runner)
+        arrivals = {"arrivals": summed(list(self.writer.arrivals.values()))} if self.writer.arrivals else {}
         self.recorder.finish(
             status, self.writer.lag, workers, windows, turns=total.requests, failed_turns=total.failures,  # type: ignore[arg-type]
-            reconciliation=self.writer.reconcile(), lost_workers=self.writer.ledger.lost_workers(),
+            reconciliation=self.writer.reconcile(), lost_workers=self.writer.ledger.lost_workers(), **arrivals,
         )  # fmt: skip
         health = self.recorder.info["load_generator"]
         if first and health and health["saturated"]:
@@ -259,6 +270,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     plugin = plugin_for(environment)
     if plugin.is_master:
         plugin.close()  # a previous test started from the web UI
+        tell_load_processes(environment)  # before Locust sends its spawn messages to the workers
     reread_options(environment)
     if plugin.drain is not None:
         plugin.drain.restart()
@@ -273,6 +285,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         plugin.buffer.restart()  # the master counts this test's rows afresh
         plugin.lag_flags.limit_ms = options_of(environment).lag_limit_ms
         prepare_for_load(environment)
+        plugin.arrivals = start_arrivals(environment)  # the test's clock starts now, after the preparing
         plugin.probe.start()
     if plugin._shipper is None:
         plugin._shipper = gevent.spawn(plugin._ship_forever)
@@ -340,6 +353,8 @@ def _quit_workers(runner: MasterRunner) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     plugin = plugin_for(environment)
+    if plugin.arrivals is not None:
+        plugin.arrivals.stop(time.time())  # the shipping goes on between tests: nothing more is due
     plugin.ship(final=True)
     if plugin.is_master:
         plugin.finish_run()

@@ -29,6 +29,14 @@ def prepare_for_load(environment: Environment) -> None:
     gc.freeze()
 
 
+def planned_users(environment: Environment) -> int:
+    """The most users the test will run (lines, in arrival mode): -u, or a ramp shape's top level."""
+    users = int(getattr(environment.parsed_options, "num_users", 0) or 0)
+    if environment.shape_class is not None:
+        users = max([users, *options_of(environment).ramp_levels])
+    return users
+
+
 def _prepare_users(environment: Environment) -> None:
     """Build the private contexts of every user the test will start, before the first one does.
 
@@ -37,10 +45,7 @@ def _prepare_users(environment: Environment) -> None:
     users: 100 ms). User numbers are run-wide, so every process prepares all of them.
     """
     options = options_of(environment)
-    parsed = environment.parsed_options
-    users = int(getattr(parsed, "num_users", 0) or 0)
-    if environment.shape_class is not None:
-        users = max([users, *options.ramp_levels])
+    users = planned_users(environment)
     names = {options.scenario} if options.scenario else {getattr(c, "scenario", "") for c in environment.user_classes}
     for name in sorted(n for n in names if n):
         try:

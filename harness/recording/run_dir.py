@@ -32,15 +32,18 @@ LOCUST_EXCEPTIONS_CSV = f"{LOCUST_PREFIX}_exceptions.csv"
 # inside TTFT (empty when the turn reused one; new_connection says which). user: the run-wide user
 # number (the same workload whatever the process count). lag_ms: the longest stall of the load
 # generator's event loop during the turn; lagged: above --lag-limit-ms, so its timings are not
-# trusted and the report leaves it out of latency figures.
+# trusted and the report leaves it out of latency figures. start_late_ms: on a conversation's turn 1
+# in arrival mode (run.json load.kind "arrivals"), t0 minus the arrival time it was scheduled for
+# (>= 0; above LATE_START_S the generator did not offer the load it was asked to); empty otherwise.
 REQUEST_COLUMNS = (
     "conversation_id", "user_class", "scenario", "turn", "branch", "branch_kind", "branch_of", "started_at",
     "ttft_ms", "ttfo_ms", "e2e_ms", "tpot_ms", "itl_p50_ms", "itl_p99_ms", "itl_max_ms",
     "connect_ms", "new_connection",
     "prompt_tokens", "cached_tokens", "completion_tokens",
     "ok", "error_kind", "error", "http_status", "worker", "request_id", "target",
-    "user", "lag_ms", "lagged",
+    "user", "lag_ms", "lagged", "start_late_ms",
 )  # fmt: skip
+LATE_START_S = 1.0  # a conversation that starts later than this after its arrival time started late
 
 # One row per conversation. status: complete (every planned turn done), failed (a turn failed and
 # the person gave up), interrupted (the run ended first).
@@ -138,6 +141,27 @@ class LostWorker(TypedDict):
     reason: LostReason
 
 
+class LoadInfo(TypedDict):
+    """What the test offered (harness.plugin.arrivals.load_of), written when it starts."""
+
+    kind: Literal["arrivals", "users", "shape"]  # open loop; closed-loop users (-u); a load shape
+    conversations_per_hour: float | None  # arrivals: the rate asked for, all processes together
+    users: int  # -u (lines, in arrival mode), or a ramp shape's top level
+    warmup_s: float  # seconds at the start that the analysis does not judge
+    think_time_scale: float
+    max_tokens: int  # 0: the scenario's
+    min_tokens: int  # -1: the scenario's
+
+
+class ArrivalCounts(TypedDict):
+    """Arrival mode, summed over processes at the end: whether the load asked for was offered."""
+
+    due: int  # arrival times that had passed by the stop (the drain)
+    started: int  # conversations begun (turn 1 sent)
+    late: int  # of them, begun more than LATE_START_S after their arrival time
+    lines: int  # users that held the conversations
+
+
 class RunInfo(TypedDict):
     turnbench_version: str
     run_id: str
@@ -154,6 +178,8 @@ class RunInfo(TypedDict):
     failed_turns: NotRequired[int]
     reconciliation: NotRequired[Reconciliation]
     lost_workers: NotRequired[list[LostWorker]]  # workers that went missing or did not quit: rows may be lost
+    load: NotRequired[LoadInfo]  # every run since arrivals came in
+    arrivals: NotRequired[ArrivalCounts]  # arrival mode only
 
 
 def run_dir_name(target: str, scenario: str, when: float | None = None) -> str:

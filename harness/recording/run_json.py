@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.recording.lag_probe import LagHistogram
-from harness.recording.run_dir import RUN_JSON, LagWindow, LoadGeneratorHealth, RunInfo, RunStatus, TargetInfo
+from harness.recording.run_dir import (
+    RUN_JSON,
+    LagWindow,
+    LoadGeneratorHealth,
+    LoadInfo,
+    RunInfo,
+    RunStatus,
+    TargetInfo,
+)
 from harness.version import TURNBENCH_VERSION
 
 
@@ -28,6 +36,7 @@ class RunRecorder:
         locust_options: dict[str, Any],
         server: dict[str, Any],
         lag_limit_ms: float,
+        load: LoadInfo | None = None,
     ) -> None:
         self.path = run_dir / RUN_JSON
         self.lag_limit_ms = lag_limit_ms
@@ -43,6 +52,8 @@ class RunRecorder:
             "status": "interrupted",
             "load_generator": None,
         }
+        if load is not None:  # the plugin always says; library use may not
+            self.info["load"] = load
         self.write()
 
     def finish(

@@ -29,6 +29,7 @@ from harness.recording.run_dir import (
     CONVERSATIONS_CSV,
     REQUEST_COLUMNS,
     REQUESTS_CSV,
+    ArrivalCounts,
     Reconciliation,
 )
 
@@ -41,6 +42,7 @@ BRANCHES = "branches"
 
 
 def request_row(result: TurnResult, context: dict[str, Any], worker: str) -> list[Any]:
+    arrival = context.get("arrival")  # turn 1 in arrival mode: when the conversation was due to start
     values = {
         **result.to_dict(),
         "conversation_id": context.get("conversation_id", ""),
@@ -54,6 +56,7 @@ def request_row(result: TurnResult, context: dict[str, Any], worker: str) -> lis
         "worker": worker,
         "request_id": result.response_id or "",
         "target": context.get("target", ""),
+        "start_late_ms": None if arrival is None else max(0.0, (result.started_at - arrival) * 1000.0),
     }
     return [_cell(values.get(column)) for column in REQUEST_COLUMNS]
 
@@ -81,14 +84,22 @@ class RecordBuffer:
         self.sent_requests = self.sent_conversations = 0
 
     def ship(
-        self, send: Callable[[dict[str, Any]], None], worker: str, lag: LagHistogram | None, done: bool = False
+        self,
+        send: Callable[[dict[str, Any]], None],
+        worker: str,
+        lag: LagHistogram | None,
+        done: bool = False,
+        arrivals: ArrivalCounts | None = None,
     ) -> bool:
         """Send what waits, with the running counts (`done`: the users have stopped, nothing more
-        will come). A send that fails keeps its rows and lag samples for the next try: a master
-        that is slow or briefly unreachable costs time, never rows."""
+        will come) and, in arrival mode, this test's arrival counts so far (running totals too, so
+        a failed send loses nothing). A send that fails keeps its rows and lag samples for the next
+        try: a master that is slow or briefly unreachable costs time, never rows."""
         message = self.take(lag)
         if message is None:
             return True
+        if arrivals is not None:
+            message["arrivals"] = arrivals
         requests, conversations = message["requests"], message["conversations"]
         sent = (self.sent_requests + len(requests), self.sent_conversations + len(conversations))
         message["sent"] = {"worker": worker, "requests": sent[0], "conversations": sent[1], "done": done}
@@ -140,6 +151,7 @@ class RecordWriter:
         self.lag = LagHistogram()
         self.ledger = Ledger()
         self.late_rows = 0  # rows that arrived after close(): appended all the same
+        self.arrivals: dict[str, ArrivalCounts] = {}  # arrival mode: each process's latest counts
         self._ok = REQUEST_COLUMNS.index("ok")
         self._turn = REQUEST_COLUMNS.index("turn")
         self._branch_kind = REQUEST_COLUMNS.index("branch_kind")
@@ -158,6 +170,8 @@ class RecordWriter:
             self._open("a")
             self.late_rows += late
         self.ledger.receive(data)
+        if "arrivals" in data:
+            self.arrivals[str((data.get("sent") or {}).get("worker", "unknown"))] = data["arrivals"]
         self._apply_cached_rule(data.get("requests", ()))
         if not self.closed:
             self._requests.writerows(data.get("requests", ()))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import subprocess
@@ -107,7 +108,9 @@ def auto_processes(s: dict[str, Any], scenario: Scenario, locust_args: list[str]
 
     max_tokens = _whole_number(_locust_value(locust_args, "--max-tokens") or "0", "--max-tokens")
     users = s["users"]
-    if s["shape"]:  # the shape sets the users: size for its largest level
+    if s.get("arrival_sizing"):  # lines mostly wait: the conversations in progress stream
+        users = max(1, math.ceil(s["arrival_sizing"].concurrency))
+    elif s["shape"]:  # the shape sets the users: size for its largest level
         levels = (_locust_value(locust_args, "--ramp-users") or DEFAULTS.ramp_users).split(",")
         users = max(_whole_number(level, "--ramp-users") for level in levels if level.strip())
     rate = expected_token_rate(scenario, users, s["think_time_scale"], s["expected_stream_tps"], max_tokens)
@@ -119,6 +122,32 @@ def auto_processes(s: dict[str, Any], scenario: Scenario, locust_args: list[str]
     if choice.warning:
         print(f"turnbench run: warning: {choice.warning}", file=sys.stderr)
     return choice
+
+
+def arrival_lines(s: dict[str, Any], scenario: Scenario, locust_args: list[str]) -> dict[str, Any]:
+    """`--arrival-rate`: -u is the number of lines; when not given, sized for the rate (said on stderr).
+    Lines idle until their arrival, so unless -r is given they all start within a second: lines
+    still to come when conversations arrive would make them start late."""
+    from harness.run.line_sizing import size_lines
+
+    if s["shape"]:
+        raise RunError("--arrival-rate and --shape do not mix: the arrival rate sets the load (choose one)")
+    max_tokens = _whole_number(_locust_value(locust_args, "--max-tokens") or "0", "--max-tokens")
+    sizing = size_lines(scenario, s["arrival_rate"], s["think_time_scale"], s["expected_stream_tps"], max_tokens)
+    given = s.get("given", frozenset())
+    s = {**s, "arrival_sizing": sizing}
+    said = []
+    if "users" not in given:
+        s["users"] = sizing.lines
+        said.append(sizing.reason)
+    elif s["users"] < 1:
+        raise RunError(f"-u {s['users']}: --arrival-rate needs at least one line (user) to start conversations")
+    if "spawn_rate" not in given:
+        s["spawn_rate"] = float(s["users"])
+        said.append(f"all started within a second (-r {s['users']})")
+    if said:
+        print(f"turnbench run: --arrival-rate {s['arrival_rate']:,.6g}/h: {'; '.join(said)}", file=sys.stderr)
+    return s
 
 
 def _locust_value(locust_args: list[str], flag: str) -> str | None:
@@ -158,6 +187,10 @@ def locust_command(s: dict[str, Any], run_dir: Path, engine: str, extra: list[st
         value = s[option] or (engine if option == "engine" else "")
         if value:
             command += [f"--{option.replace('_', '-')}", value]
+    if s.get("arrival_rate"):
+        command += ["--arrival-rate", f"{s['arrival_rate']:.10g}"]
+    if s.get("warmup"):
+        command += ["--warmup", f"{s['warmup']:.10g}"]
     if s["processes"]:
         command += ["--processes", str(s["processes"])]
     if s.get("processes_auto"):
@@ -169,20 +202,25 @@ def run(args: argparse.Namespace) -> int:
     _import_locust()
     try:
         s = resolve(args)
-        parse_timespan(s["run_time"])
+        run_s = parse_timespan(s["run_time"])
     except ConfigError as exc:
         raise RunError(str(exc)) from exc
     except ValueError as exc:
         raise RunError(f"run time {s['run_time']!r}: use a duration like 60s, 5m or 1h30m") from exc
+    if s["warmup"] and not s["shape"] and s["warmup"] >= run_s:
+        raise RunError(f"--warmup {s['warmup']:g}s leaves nothing of the {run_s}s run (-t) to judge")
     if not s["host"]:
         raise RunError("no target: give --host URL (or [run] host in the config, or TURNBENCH_HOST)")
     if s["expected_stream_tps"] <= 0:
         raise RunError(f"--expected-stream-tps {s['expected_stream_tps']:g}: expected tokens per second above 0")
     loaded = None
+    if s["arrival_rate"] > 0:
+        loaded = validate_scenario(s["scenario"], s["tokenizer"])
+        s = arrival_lines(s, loaded, [*s["locust_extra"], *args.locust_args])
     if s["processes"] == AUTO:
         if s["workers"]:
             raise RunError("--processes auto and --workers N do not mix: choose one (auto sizes --processes)")
-        loaded = validate_scenario(s["scenario"], s["tokenizer"])
+        loaded = loaded or validate_scenario(s["scenario"], s["tokenizer"])
         choice = auto_processes(s, loaded, [*s["locust_extra"], *args.locust_args])
         # 1 is plain local mode: Locust gets no --processes at all.
         s = {**s, "processes": choice.processes if choice.processes > 1 else 0, "processes_auto": choice.record()}

@@ -9,7 +9,9 @@ e.g. TURNBENCH_HOST) or by the command-line flag, which wins.
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,46 @@ def process_count(value: object) -> int | str:
     return count
 
 
+RATE_UNITS = {"h": 1.0, "hour": 1.0, "min": 60.0, "m": 60.0, "s": 3600.0, "sec": 3600.0}  # to per hour
+DURATION_UNITS = {"h": 3600.0, "m": 60.0, "min": 60.0, "s": 1.0}
+
+
+def rate_per_hour(value: object) -> float:
+    """A rate in conversations per hour: `1200` (a bare number is per hour), `1200/h`, `20/min`, `0.5/s`."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int | float):
+        number, unit = float(value), "h"
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(?:/\s*([a-z]+))?\s*", str(value).lower())
+        if match is None or (match[2] or "h") not in RATE_UNITS:
+            raise ValueError(value)
+        number, unit = float(match[1]), match[2] or "h"
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(value)
+    return number * RATE_UNITS[unit]
+
+
+def duration_s(value: object) -> float:
+    """A duration in seconds: `20` (seconds), `20s`, `1.5m`, `1m30s`, `1h`."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        if re.fullmatch(r"[0-9]*\.?[0-9]+", text):
+            seconds = float(text)
+        elif re.fullmatch(r"(?:[0-9]*\.?[0-9]+(?:h|min|m|s))+", text):
+            parts = re.findall(r"([0-9]*\.?[0-9]+)(h|min|m|s)", text)
+            seconds = sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+        else:
+            raise ValueError(value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(value)
+    return seconds
+
+
 # name -> (built-in default, type or converter). The command-line flags use the same names with dashes.
 RUN_SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "host": ("", str),
@@ -51,6 +93,10 @@ RUN_SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "api_key_env": ("", str),
     "price_usd_per_hour": (0.0, float),
     "think_time_scale": (1.0, float),
+    # Open loop: new conversations per hour, all processes together (0: closed loop, -u users).
+    # With it, -u is the number of lines; not given, turnbench sizes it (harness.run.line_sizing).
+    "arrival_rate": (0.0, rate_per_hour),
+    "warmup": (0.0, duration_s),  # seconds the analysis does not judge; recorded in run.json `load`
     "max_failure_rate": (0.05, float),
     "stop_timeout": (120.0, float),
     "shape": ("", str),
@@ -58,6 +104,8 @@ RUN_SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
 }
 WANTED: dict[Callable[[Any], Any], str] = {
     int: "an integer", float: "a number", process_count: "a whole number of processes (0: one) or 'auto'",
+    rate_per_hour: "a rate like 1200/h, 20/min or 0.5/s (a bare number is per hour)",
+    duration_s: "a duration like 20s, 2m or 1m30s (a bare number is seconds)",
 }  # fmt: skip
 
 
@@ -81,6 +129,7 @@ def resolve(args: argparse.Namespace, environ: dict[str, str] | None = None) -> 
     config = _read(Path(args.config)) if getattr(args, "config", None) else {}
     run_table, slo_table = config.get("run", {}), config.get("slo", {})
     settings: dict[str, Any] = {}
+    given: set[str] = set()  # the settings set anywhere, not left at their built-in default
     for name, (default, kind) in RUN_SETTINGS.items():
         value = getattr(args, name, None)
         if value is not None and kind not in (int, float, str):
@@ -90,12 +139,15 @@ def resolve(args: argparse.Namespace, environ: dict[str, str] | None = None) -> 
         if value is None and name in run_table:
             value = _convert(run_table[name], kind, f"{args.config}: [run] {name}")
         settings[name] = default if value is None else value
+        if value is not None:
+            given.add(name)
     try:
         slo = Slo.from_mapping(slo_table, f"{args.config}: [slo]").merged(Slo.parse(getattr(args, "slo", None) or []))
     except SloError as exc:
         raise ConfigError(str(exc)) from exc
     settings["slo"] = slo
     settings["locust_extra"] = [str(a) for a in config.get("locust", {}).get("extra", [])]
+    settings["given"] = frozenset(given)
     return settings
 
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.recording.run_dir import INDEX_COLUMNS, INDEX_CSV, REQUESTS_CSV, RUN_JSON
+from harness.recording.run_dir import INDEX_COLUMNS, INDEX_CSV, LATE_START_S, REQUESTS_CSV, RUN_JSON
 from harness.recording.turn_summary import read_turn_rows, summarise
 from harness.run.slo_gates import GateResult, evaluate, junit_xml
 from harness.slo import Slo
@@ -58,10 +58,27 @@ def judge(run_dir: Path, locust_code: int, interrupted: bool, settings: dict[str
     line = (
         f"turnbench run: {verdict} (exit {code}): {figures['turns']} turns, "
         f"{figures['failure_rate']:.1%} failed, TTFT p95 {_ms(figures['ttft_p95_ms'])}, "
-        f"E2E p95 {_ms(figures['e2e_p95_ms'])}" + (f"; {'; '.join(failed)}" if failed else "")
+        f"E2E p95 {_ms(figures['e2e_p95_ms'])}" + _arrivals(info) + (f"; {'; '.join(failed)}" if failed else "")
         + _incomplete(info) + f" -> {run_dir}"
     )  # fmt: skip
     return Outcome(code, line, tuple(gates))
+
+
+def _arrivals(info: dict[str, Any]) -> str:
+    """In arrival mode: the rate asked for, and whether it was offered (conversations that started late)."""
+    load = info.get("load") or {}
+    if load.get("kind") != "arrivals":
+        return ""
+    counts = info.get("arrivals") or {}
+    started, late, due = (int(counts.get(key) or 0) for key in ("started", "late", "due"))
+    text = f"; arrivals {float(load.get('conversations_per_hour') or 0):,.6g}/h: {started} conversations started"
+    if late:
+        lines = int(counts.get("lines") or 0)
+        text += (f", {late} of them late (over {LATE_START_S:g} s after their arrival time: {lines} "
+                 f"line{'' if lines == 1 else 's'} too few for the load; raise -u)")  # fmt: skip
+    if due > started:
+        text += f", {due - started} due but not started"
+    return text
 
 
 def _incomplete(info: dict[str, Any]) -> str:

@@ -51,6 +51,9 @@ def test_a_load_level_holds_the_slo_only_when_every_bound_that_is_set_holds() ->
 
 
 def test_the_default_is_an_interactive_chat_and_says_so() -> None:
-    assert DEFAULT_SLO.bounds == {"ttft_p95_ms": 2000.0, "e2e_p95_ms": 30000.0}
-    assert DEFAULT_SLO.describe() == "TTFT <= 2000 ms and E2E <= 30000 ms (default; set with --slo)"
+    bounds = {"ttft_p95_ms": 2000.0, "e2e_p95_ms": 30000.0, "tpot_p95_ms": 100.0, "failure_rate": 0.01}
+    assert DEFAULT_SLO.bounds == bounds
+    assert DEFAULT_SLO.describe() == (
+        "TTFT <= 2000 ms and E2E <= 30000 ms and TPOT <= 100 ms and failures <= 1.0% (default; set with --slo)"
+    )
     assert Slo.parse(["tpot_p95_ms=50", "failure_rate=0.01"]).describe() == "TPOT <= 50 ms and failures <= 1.0%"

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from harness.client.turn_result import TurnResult
 from harness.recording.lag_probe import LagHistogram
-from harness.recording.run_dir import CONVERSATION_COLUMNS, REQUEST_COLUMNS
-from harness.recording.turn_rows import RecordBuffer, RecordWriter
+from harness.recording.run_dir import CONVERSATION_COLUMNS, REQUEST_COLUMNS, ArrivalCounts
+from harness.recording.turn_rows import RecordBuffer, RecordWriter, request_row
 from harness.recording.turn_summary import read_turn_rows
 
 
@@ -99,3 +100,28 @@ def test_what_did_not_arrive_is_one_line_each(tmp_path: Path) -> None:
     ]
     assert reconciliation["workers"]["worker-0"]["unsent_rows"] == 0
     assert reconciliation["workers"]["worker-1"]["unsent_rows"] is None
+
+
+def test_a_first_turn_in_arrival_mode_says_how_late_it_started_and_the_counts_travel_with_the_rows(
+    tmp_path: Path,
+) -> None:
+    result = TurnResult(
+        started_at=100.25, started_monotonic=1.0, ttft_ms=20.0, ttfo_ms=20.0, e2e_ms=50.0, tpot_ms=2.0,
+        itl_p50_ms=2.0, itl_p99_ms=2.0, itl_max_ms=2.0, prompt_tokens=100, cached_tokens=None, completion_tokens=16,
+        finish_reason="stop", content="an answer", reasoning="", events=18, token_events=16, http_status=200,
+        response_id="chatcmpl-1",
+    )  # fmt: skip
+    late_at = REQUEST_COLUMNS.index("start_late_ms")
+    assert request_row(result, {"turn": 1, "arrival": 100.0}, "local")[late_at] == 250.0
+    assert request_row(result, {"turn": 1, "arrival": 100.2500001}, "local")[late_at] == 0.0  # never below 0
+    assert request_row(result, {"turn": 2}, "local")[late_at] == ""  # later turns and closed loop: empty
+
+    buffer, master, writer = RecordBuffer(), FlakyMaster(failures=1), RecordWriter(tmp_path)
+    counts: ArrivalCounts = {"due": 3, "started": 2, "late": 1, "lines": 4}
+    assert buffer.ship(master.send, "worker-1", LagHistogram(), arrivals=counts) is False
+    assert buffer.ship(master.send, "worker-1", LagHistogram(), arrivals={**counts, "due": 5}) is True
+    for message in master.delivered:
+        writer.receive(message)
+    writer.receive({"requests": [], "sent": {"worker": "worker-0", "requests": 0, "conversations": 0},
+                    "arrivals": counts})  # fmt: skip
+    assert writer.arrivals == {"worker-1": {**counts, "due": 5}, "worker-0": counts}  # each process's latest
