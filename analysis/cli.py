@@ -44,7 +44,8 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="extend",
         default=None,
         metavar="KEY=MS",
-        help="service-level objective, e.g. ttft_p95_ms=2000 e2e_p95_ms=30000 (default: those two)",
+        help="service-level objective, e.g. ttft_p95_ms=2000 e2e_p95_ms=30000 (default: the one a capacity search "
+        "recorded in run.json, else an interactive chat's)",
     )
     parser.add_argument(
         "--price",
@@ -62,6 +63,12 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"serverless: seconds a worker stays billed after its last request (default {DEFAULT_IDLE_TIMEOUT_S:g})",
     )
     parser.add_argument("--baseline", default=None, metavar="TARGET", help="compare the others with this target")
+    parser.add_argument("--traffic", default=None, metavar="RATE",
+                        help="conversations per hour to size replicas and price for, e.g. 1000/h")  # fmt: skip
+    parser.add_argument("--headroom", type=float, default=0.0, metavar="SHARE",
+                        help="share of each replica's capacity kept free when sizing for --traffic")  # fmt: skip
+    parser.add_argument("--allow-different-workloads", action="store_true",
+                        help="compare runs of different scenarios, seeds, loads or limits (pages warn)")  # fmt: skip
     trend = parser.add_argument_group("trend across runs (instead of RUN_DIR...)")
     trend.add_argument(
         "--trend",
@@ -108,6 +115,7 @@ def run_report(args: argparse.Namespace) -> int:
     for option in ("--gate", "--baseline-runs", "--tolerance"):
         if getattr(args, option[2:].replace("-", "_"), None) not in (None, False):
             raise AnalysisError(f"{option} works with --trend RUNS_DIR only")
+    from analysis.figures.capacity.traffic_cost import parse_traffic
     from analysis.report.build import build_report, default_out_dir
 
     run_dirs = [Path(p) for p in args.run_dirs]
@@ -119,6 +127,9 @@ def run_report(args: argparse.Namespace) -> int:
         prices=number_pairs(args.price, "--price", "vllm=7.98", AnalysisError, FIRST) if args.price else None,
         idle_timeout_s=args.idle_timeout,
         baseline=args.baseline,
+        traffic_per_hour=parse_traffic(args.traffic) if args.traffic else None,
+        headroom=args.headroom,
+        allow_different_workloads=args.allow_different_workloads,
     )
     print(result.summary)
     return 0

@@ -88,10 +88,10 @@ def price_window(
 
 
 def cost_figures(run: Run, price: Price, idle_timeout_s: float, slo_conversations: int | None) -> CostFigures:
-    start, end = run.window()
-    window_s = max(0.0, end - start)
+    start = run.measured_window()[0]
+    window_s = run.measured_seconds()  # runs combined into one are billed for their own windows, not the gaps
     intervals = request_intervals(run) if run.requests is not None else None
-    billed_s, total = price_window(price, (start, end), intervals, idle_timeout_s, clip=False)
+    billed_s, total = price_window(price, (start, start + window_s), intervals, idle_timeout_s, clip=False)
     completed: int | None = None
     if run.conversations is not None:
         completed = int((run.conversations["status"] == "complete").sum())

@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.figures import locust_turns
+from analysis.figures.capacity.estimate import Capacity
+from analysis.figures.capacity.traffic_cost import TrafficCost
 from analysis.figures.conversations import ConversationFigures, conversation_figures
 from analysis.figures.cost import CostFigures, cost_figures
 from analysis.figures.percentiles import of_sorted, percentile
 from analysis.figures.prices import Price
-from analysis.figures.ramp import Ramp, ramp_figures
 from analysis.figures.turns import ALL_TURNS, TurnFigures, TurnGroup, figures, turn_groups
 from analysis.reading.load import Run
 from harness.slo import Slo
@@ -57,10 +58,12 @@ class TargetAnalysis:
     turns: tuple[TurnFigures, ...]
     conversations: ConversationFigures | None
     cost: CostFigures
-    ramp: Ramp | None
     server: tuple[ServerMetric, ...]
     completion_tokens_p50: float  # realised output length, for the output-parity check
     connections: tuple[ConnectionFigures, ...] = ()  # empty: the run did not record connections
+    capacity: Capacity | None = None  # None: no load level was measured
+    traffic: TrafficCost | None = None  # what the stated traffic costs here; None without --traffic
+    cost_curve: tuple[tuple[float, float], ...] = ()  # (traffic in conversations/hour, USD per month)
 
     @property
     def label(self) -> str:
@@ -76,7 +79,7 @@ def analyse(run: Run, slo: Slo, price: Price, idle_timeout_s: float) -> TargetAn
     if run.requests is None:
         stats = run.locust_stats
         turns = tuple(locust_turns.turn_figures(stats)) if stats is not None else ()
-        return TargetAnalysis(run, (), turns, None, cost_figures(run, price, idle_timeout_s, None), None, (), math.nan)
+        return TargetAnalysis(run, (), turns, None, cost_figures(run, price, idle_timeout_s, None), (), math.nan)
     groups = tuple(turn_groups(run.requests))
     conversations = (
         conversation_figures(run.requests, run.conversations, slo) if run.conversations is not None else None
@@ -88,7 +91,6 @@ def analyse(run: Run, slo: Slo, price: Price, idle_timeout_s: float) -> TargetAn
         turns=tuple(figures(group) for group in groups),
         conversations=conversations,
         cost=cost_figures(run, price, idle_timeout_s, conversations.slo_met if conversations else None),
-        ramp=ramp_figures(run, price, slo, idle_timeout_s),
         server=_server_metrics(run.server_metrics),
         completion_tokens_p50=percentile(run.requests["completion_tokens"].to_numpy(dtype=np.float64)[ok], 0.5),
         connections=connection_figures(run.requests, groups),

@@ -4,19 +4,27 @@ Every run is compared with one baseline (the first run, or the one named with --
 turn, on turns >= 2 and on all turns. A verdict is claimed only when the 95% interval excludes 1;
 all four metrics are latencies, so a ratio below 1 means the candidate is faster. Branches
 (regenerate, edit) are compared as a group of their own, never inside a turn number.
+
+Intervals resample runs and the conversations within them, never single turns
+(analysis.figures.bootstrap says why). A target's requests may carry a `run` column (the run
+directory's name) when several runs of it are analysed together; without one, it is one run.
+Each group of turns draws from its own seed, so an interval does not depend on which other groups
+or targets are in the report.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
-from analysis.figures.bootstrap import SEED, RatioEstimate, ratio_of_percentiles
+from analysis.figures.bootstrap import MIN_SAMPLES, SEED, ClusteredSample, RatioEstimate, ratios_of_percentiles
 from analysis.figures.per_target import TargetAnalysis
-from analysis.figures.turns import ALL_TURNS, BRANCHES, LATER_TURNS, TurnFigures
+from analysis.figures.turns import ALL_TURNS, BRANCHES, LATER_TURNS, TurnFigures, TurnGroup, lagged
 from analysis.formats import ratio_digits
 
 Outcome = Literal["faster", "slower", "no significant difference", "no interval"]
@@ -71,7 +79,6 @@ class Comparison:
 
 
 def compare(baseline: TargetAnalysis, candidate: TargetAnalysis) -> Comparison:
-    rng = np.random.default_rng(SEED)
     raw = bool(baseline.groups and candidate.groups)
     base_groups = _figures_by_group(baseline)
     cand_groups = _figures_by_group(candidate)
@@ -79,21 +86,47 @@ def compare(baseline: TargetAnalysis, candidate: TargetAnalysis) -> Comparison:
     samples_cand = {g.label: g for g in candidate.groups}
     rows = []
     for group in [label for label in base_groups if label in cand_groups]:
-        for metric in METRICS:
-            if raw:
-                estimate = ratio_of_percentiles(
-                    samples_base[group].samples(metric.column),
-                    samples_cand[group].samples(metric.column),
-                    metric.q,
-                    rng,
-                )
-            else:
-                base, cand = metric.of(base_groups[group]), metric.of(cand_groups[group])
-                ratio = cand / base if base > 0 else math.nan
-                estimate = RatioEstimate(ratio, math.nan, math.nan, base_groups[group].n, cand_groups[group].n)
+        if raw:
+            estimates = ratios_of_percentiles(
+                _clustered(samples_base[group]),
+                _clustered(samples_cand[group]),
+                [metric.q for metric in METRICS],
+                group_rng(group),
+            )
+        else:
+            estimates = [_csv_only(metric, base_groups[group], cand_groups[group]) for metric in METRICS]
+        for metric, estimate in zip(METRICS, estimates, strict=True):
             outcome, verdict = _verdict(baseline.label, candidate.label, metric, group, estimate, raw)
             rows.append(MetricComparison(group, metric, estimate, outcome, verdict))
     return Comparison(baseline.label, candidate.label, tuple(rows))
+
+
+def group_rng(group: str) -> np.random.Generator:
+    """The fixed random stream of one group of turns (crc32: stable across processes, unlike hash)."""
+    return np.random.default_rng([SEED, zlib.crc32(group.encode())])
+
+
+def clustered_sample(group: TurnGroup, column: str) -> ClusteredSample:
+    """The values TurnGroup.samples gives (successful turns with trusted timings), each with its
+    conversation and run; every conversation of the group is a unit, with a value or not."""
+    rows = group.rows
+    trusted = rows["ok"].to_numpy(dtype=bool) & ~lagged(rows)
+    values = np.where(trusted, rows[column].to_numpy(dtype=np.float64), np.nan)
+    conversations = pd.factorize(rows["conversation_id"])[0]
+    runs = pd.factorize(rows["run"])[0] if "run" in rows else None
+    return ClusteredSample.of(values, conversations, runs)
+
+
+def _clustered(group: TurnGroup) -> list[ClusteredSample]:
+    """One sample per metric, in METRICS order; metrics on the same column share theirs."""
+    by_column = {metric.column: clustered_sample(group, metric.column) for metric in METRICS}
+    return [by_column[metric.column] for metric in METRICS]
+
+
+def _csv_only(metric: Metric, base: TurnFigures, cand: TurnFigures) -> RatioEstimate:
+    """Locust-CSV-only figures: a ratio of Locust's bucketed percentiles, no samples, no interval."""
+    b, c = metric.of(base), metric.of(cand)
+    return RatioEstimate(c / b if b > 0 else math.nan, math.nan, math.nan, base.n, cand.n)
 
 
 def group_phrase(group: str) -> str:
@@ -113,11 +146,12 @@ def _verdict(
     d = ratio_digits(estimate.low, estimate.high) if estimate.has_interval else 2
     ratio = f"{estimate.ratio:.{d}f}x {base}'s"
     if not estimate.has_interval:
-        why = (
-            "Locust-CSV-only mode has bucketed percentiles, no samples"
-            if not raw
-            else f"too few turns: {estimate.n_baseline} vs {estimate.n_candidate}"
-        )
+        if not raw:
+            why = "Locust-CSV-only mode has bucketed percentiles, no samples"
+        elif min(estimate.n_baseline, estimate.n_candidate) < MIN_SAMPLES:
+            why = f"too few turns: {estimate.n_baseline} vs {estimate.n_candidate}"
+        else:
+            why = f"too few conversations: {estimate.conversations_baseline} vs {estimate.conversations_candidate}"
         return "no interval", f"{subject} is {ratio} (no confidence interval: {why})"
     interval = f"{estimate.low:.{d}f}-{estimate.high:.{d}f}"
     if estimate.high < 1.0:

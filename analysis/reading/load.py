@@ -42,6 +42,7 @@ REQUESTS = (
     Column("user", "float", added_later=True),
     Column("lag_ms", "float", added_later=True),
     Column("lagged", "bool", added_later=True),
+    Column("start_late_ms", "float", added_later=True),  # turn 1 in arrival mode: t0 - its arrival
 )
 CONVERSATIONS = (
     Column("conversation_id", "str", required=True),
@@ -71,6 +72,8 @@ class Run:
     server_metrics: pd.DataFrame | None
     locust_stats: pd.DataFrame | None
     locust_history: pd.DataFrame | None
+    measured_from: float | None = None  # the end of the warm-up, once its turns are left out (run_set.measured)
+    parts: tuple[tuple[float, float], ...] = ()  # the measured windows of the runs combined into this one
 
     @property
     def locust_only(self) -> bool:
@@ -107,6 +110,18 @@ class Run:
             start = float(stamps.min()) if math.isnan(start) else start
             end = float(stamps.max()) if math.isnan(end) else end
         return start, end
+
+    def measured_window(self) -> tuple[float, float]:
+        """The window after the warm-up (the whole window when none was left out)."""
+        start, end = self.window()
+        return (max(start, self.measured_from) if self.measured_from is not None else start), end
+
+    def measured_seconds(self) -> float:
+        """Seconds measured: the sum over the runs combined into this one, else its measured window."""
+        if self.parts:
+            return sum(max(0.0, end - start) for start, end in self.parts)
+        start, end = self.measured_window()
+        return max(0.0, end - start)
 
 
 def load_runs(paths: Sequence[Path]) -> list[Run]:

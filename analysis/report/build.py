@@ -12,7 +12,7 @@ from pathlib import Path
 
 from analysis.errors import AnalysisError
 from analysis.figures.cost import DEFAULT_IDLE_TIMEOUT_S
-from analysis.figures.findings import find
+from analysis.figures.findings import Findings, find
 from analysis.report import sections
 from analysis.report.plots import draw_all
 from analysis.report.render_html import render_html
@@ -40,12 +40,21 @@ def build_report(
     prices: Mapping[str, float] | None,
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     baseline: str | None = None,
+    traffic_per_hour: float | None = None,
+    headroom: float = 0.0,
+    allow_different_workloads: bool = False,
 ) -> ReportResult:
     """Analyse the runs (the first, or `baseline`, is what the others are compared with) and write the report."""
-    findings = find([Path(p) for p in run_dirs], slo, prices, idle_timeout_s, baseline)
+    findings = find([Path(p) for p in run_dirs], slo, prices, idle_timeout_s, baseline, traffic_per_hour, headroom,
+                    allow_different_workloads)  # fmt: skip
+    return write_report(findings, out)
+
+
+def write_report(findings: Findings, out: Path) -> ReportResult:
+    """The report of findings already made (`build_report`'s second half; the capacity search calls it too)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        plots = draw_all(findings.targets, out, findings.notice)
+        plots = draw_all(findings, out)
         title = sections.title(findings)
         content = sections.blocks(findings, plots)
         html_path, md_path, json_path = out / HTML_NAME, out / MARKDOWN_NAME, out / SUMMARY_NAME

@@ -32,7 +32,7 @@ class Table:
     caption: str
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
-    note: str | None = None  # printed under the table, e.g. the emulator notice
+    note: str | None = None  # printed under the table
 
 
 @dataclass(frozen=True)

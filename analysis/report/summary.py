@@ -13,24 +13,35 @@ from pathlib import Path
 from typing import Any
 
 from analysis import formats as fmt
+from analysis.figures.capacity.estimate import Capacity
+from analysis.figures.capacity.traffic_cost import TrafficCost
 from analysis.figures.findings import Findings
 from analysis.figures.per_target import TargetAnalysis
 from analysis.figures.ratios import Comparison, group_phrase
 from analysis.figures.turns import LATER_TURNS
+from analysis.report.answer import answer, capacity_cell, interval_text, month, where_each_wins
 from analysis.report.plots import Plot
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: capacity and cost_for_traffic per target (ramp went), traffic, answer, capacity_ratios
 
 
 def summary_dict(findings: Findings, plots: Sequence[Plot], report_dir: Path) -> dict[str, Any]:
     return _clean(
         {
             "schema_version": SCHEMA_VERSION,
+            "answer": answer(findings),
+            "where_each_wins": where_each_wins(findings),
+            "workload_warnings": list(findings.workload_warnings),
             "emulated": findings.notice is not None,
             "emulated_notice": findings.notice,
             "slo": {**findings.slo.as_dict(), "is_default": findings.slo.is_default},
             "idle_timeout_s": findings.idle_timeout_s,
+            "traffic": None
+            if findings.traffic_per_hour is None
+            else {"conversations_per_hour": findings.traffic_per_hour, "headroom": findings.headroom},
             "targets": {t.label: _target(t) for t in findings.targets},
+            "capacity_ratios": [dataclasses.asdict(r) for r in findings.capacity_ratios],
+            "compared_at": findings.compared_at or None,
             "comparisons": [_comparison(c) for c in findings.comparisons],
             "warnings": [dataclasses.asdict(c) for c in findings.caveats],
             "plots": {
@@ -44,7 +55,6 @@ def summary_dict(findings: Findings, plots: Sequence[Plot], report_dir: Path) ->
 def _target(target: TargetAnalysis) -> dict[str, Any]:
     run = target.run
     start, end = run.window()
-    ramp = target.ramp
     return {
         "run_dir": str(run.path),
         "target": run.target_name,
@@ -56,17 +66,42 @@ def _target(target: TargetAnalysis) -> dict[str, Any]:
         "window": {"start": start, "end": end},
         "per_turn": [dataclasses.asdict(row) for row in target.turns],
         "conversations": dataclasses.asdict(target.conversations) if target.conversations else None,
-        "cost": dataclasses.asdict(target.cost),
-        "ramp": None
-        if ramp is None
-        else {
-            "levels": [dataclasses.asdict(level) for level in ramp.levels],
-            "capacity": dataclasses.asdict(ramp.capacity) if ramp.capacity else None,
-        },
+        "capacity": _capacity(target.capacity),
+        "cost_for_traffic": _cost_for_traffic(target.traffic),
+        "cost": dataclasses.asdict(target.cost),  # of the measured runs: price x measured window
         "server_metrics": [dataclasses.asdict(m) for m in target.server],
         "connections": [dataclasses.asdict(c) for c in target.connections],  # [] when not recorded
         "completion_tokens_p50": target.completion_tokens_p50,
         "lagged_turns": target.lagged_turns,  # left out of latency figures: the load generator lagged
+    }
+
+
+def _capacity(capacity: Capacity | None) -> dict[str, Any] | None:
+    if capacity is None:
+        return None
+    return {
+        "conversations_per_hour": capacity.conversations_per_hour,
+        "interval": [capacity.low, capacity.high],
+        "estimate": capacity.estimate,
+        "concurrent_conversations": capacity.concurrent_conversations,
+        "levels": [{**dataclasses.asdict(level), "clear": level.clear} for level in capacity.levels],
+        "stop_reason": capacity.stop_reason,
+        "pod_minutes": capacity.pod_minutes,
+    }
+
+
+def _cost_for_traffic(cost: TrafficCost | None) -> dict[str, Any] | None:
+    if cost is None:
+        return None
+    return {
+        "traffic": cost.traffic_per_hour,
+        "replicas": cost.replicas,
+        "usd_per_hour": cost.usd_per_hour,
+        "usd_per_month": cost.usd_per_month,
+        "usd_per_conversation": cost.usd_per_conversation,
+        "billing": cost.billing,
+        "headroom": cost.headroom,
+        "busy_share": cost.busy_share,
     }
 
 
@@ -111,8 +146,12 @@ def _clean(value: Any) -> Any:
 
 
 def terminal_text(findings: Findings, report_path: Path) -> str:
-    """What `turnbench report` prints: TTFT p50 per turn side by side, cost, verdicts, warnings, the path."""
-    lines = [" vs ".join(findings.labels)]
+    """What `turnbench report` prints: the answer, capacity and cost per target, TTFT p50 per turn side by
+    side, cost of the runs, verdicts, warnings, the path."""
+    lines = [answer(findings)]
+    lines += [_capacity_line(t, findings.traffic_per_hour is not None) for t in findings.targets]
+    lines += [f"WARNING: the workloads differ: {warning}" for warning in findings.workload_warnings]
+    lines.append(" vs ".join(findings.labels))
     if findings.notice:
         emulated = ", ".join(t.label for t in findings.targets if t.run.emulated)
         lines.append(f"{findings.notice} ({emulated})")
@@ -135,10 +174,29 @@ def terminal_text(findings: Findings, report_path: Path) -> str:
             for label, c in later
         )
         lines.append(f"new connections on turns >= 2: {shares}")
-    costs = ", ".join(f"{t.label} {fmt.usd(t.cost.usd_per_conversation)}" for t in findings.targets)
-    lines.append(f"cost per conversation: {costs}")
+    if findings.traffic_per_hour is None:  # with a traffic, the answer above gives $/conversation at it
+        costs = ", ".join(f"{t.label} {fmt.usd(t.cost.usd_per_conversation)}" for t in findings.targets)
+        lines.append(f"cost per conversation at the load offered: {costs}")
+    if findings.compared_at:
+        lines.append(f"per turn, {findings.compared_at}:")
     for comparison in findings.comparisons:
         lines += [f"verdict: {row.verdict}" for row in comparison.headline()]
-    lines += [f"warning: {c.message}" for c in findings.caveats]
+    # The emulator notice is said once, above; the per-target caveat would repeat it.
+    lines += [f"warning: {c.message}" for c in findings.caveats if c.kind != "emulated_engine"]
     lines.append(f"report: {report_path}")
     return "\n".join(lines)
+
+
+def _capacity_line(target: TargetAnalysis, costed: bool) -> str:
+    """'vllm: capacity 1,200 conversations/h per replica (1,000-1,440), 3 replicas, $17,475/month'."""
+    capacity = target.capacity
+    if capacity is None or capacity.conversations_per_hour is None:
+        return f"{target.label}: capacity {capacity_cell(capacity)}"
+    text = (
+        f"{target.label}: capacity {capacity_cell(capacity)} conversations/h per replica "
+        f"({interval_text(capacity.low, capacity.high)})"
+    )
+    cost = target.traffic
+    if costed and cost is not None and cost.replicas is not None:
+        text += f", {cost.replicas} replica{'' if cost.replicas == 1 else 's'}, {month(cost.usd_per_month)}/month"
+    return text

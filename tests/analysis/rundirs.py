@@ -5,6 +5,10 @@
 server_metrics.csv, and Locust 2.47's locust_stats.csv / locust_stats_history.csv with their exact
 headers and Locust's own bucketing, from numpy distributions with a fixed seed. Tests that need a
 hand-made case pass their own `requests` / `conversations` frames instead.
+
+`arrivals(rate, seconds)` is a run in arrival mode (run.json "load" kind "arrivals", Poisson starts,
+start_late_ms on turn 1); `Spec.full_history` writes the history as --csv-full-history does: every
+second a row per entry with Locust's 10-s current percentiles and running totals.
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ import numpy as np
 import pandas as pd
 
 from harness.recording import run_dir
-from harness.recording.run_dir import CONVERSATION_COLUMNS, REQUEST_COLUMNS, SERVER_METRIC_COLUMNS, Billing, RunInfo
+from harness.recording.run_dir import (
+    CONVERSATION_COLUMNS,
+    LATE_START_S,
+    REQUEST_COLUMNS,
+    SERVER_METRIC_COLUMNS,
+    Billing,
+    RunInfo,
+)
 
 # notes/locust.md §4.1: Locust 2.47's exact --csv headers.
 LOCUST_STATS_HEADER = (
@@ -34,6 +45,7 @@ LOCUST_HISTORY_HEADER = (
 ).split(",")
 PERCENTILES = (0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0)
 START = 1_790_000_000.0  # 2026-09-21, any fixed epoch
+CURRENT_WINDOW_S = 10  # Locust's CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,12 @@ class Spec:
     ttft_ms: float = 400.0  # median on turn 1
     later_turn_factor: float = 0.5  # median TTFT on later turns, as a share of turn 1's (prefix cache hits)
     ttft_sigma: float = 0.4
+    # Latency factor per conversation, on all its turns (lognormal sigma): turns of a conversation
+    # share its context and its moment of load, so they are correlated.
+    conversation_sigma: float = 0.0
+    # run.json's scenario seed. Not `seed`, which draws the latencies: runs of one workload differ in
+    # what the engine did, not in which conversations were planned (analysis.figures.workload).
+    scenario_seed: int = 1
     load_factor: float = 0.0  # latency grows by this share per user above the first level's
     e2e_ms: float = 6000.0
     e2e_sigma: float = 0.25
@@ -61,6 +79,12 @@ class Spec:
     saturated: bool = False
     cache_flushed: bool | None = True
     status: str = "complete"
+    arrival_rate: float | None = None  # conversations per hour: arrival mode (levels then holds (lines, seconds))
+    warmup_s: float = 0.0
+    late_share: float = 0.0  # arrival mode: share of conversations whose turn 1 started over 1 s late
+    lagged_share: float = 0.0  # share of turns the load generator lagged on
+    full_history: bool = False  # locust_stats_history.csv as --csv-full-history writes it
+    search: Mapping[str, Any] | None = None  # run.json "search", as the capacity search writes it
 
     @property
     def duration_s(self) -> float:
@@ -74,6 +98,8 @@ def requests_frame(spec: Spec) -> pd.DataFrame:
     starts = _conversation_starts(spec, rng)
     users = _users_at(spec, starts)
     load = 1.0 + spec.load_factor * (users - spec.levels[0][0])[:, None]
+    if spec.conversation_sigma:  # drawn only when asked, so other specs keep their numbers
+        load = load * rng.lognormal(0.0, spec.conversation_sigma, (n, 1))
     turn = np.tile(np.arange(1, turns + 1), (n, 1))
     median = np.where(turn == 1, spec.ttft_ms, spec.ttft_ms * spec.later_turn_factor) * load
     ttft = median * rng.lognormal(0.0, spec.ttft_sigma, (n, turns))
@@ -87,6 +113,11 @@ def requests_frame(spec: Spec) -> pd.DataFrame:
     after_failure = np.cumsum(~ok, axis=1) - (~ok) > 0  # a person gives up after a failed turn
     keep = ~after_failure & (started < spec.start + spec.duration_s)
     tpot = (e2e - ttft) / (completion - 1)
+    late_ms = np.full((n, turns), np.nan)
+    if spec.arrival_rate is not None:
+        late = rng.random(n) < spec.late_share
+        late_ms[:, 0] = np.where(late, 1500.0 + rng.exponential(500.0, n), rng.uniform(0.0, 20.0, n)).round(3)
+    lagged = rng.random((n, turns)) < spec.lagged_share if spec.lagged_share else None
     frame = pd.DataFrame(
         {
             "conversation_id": np.repeat([f"{spec.target}-c{i:06d}" for i in range(n)], turns),
@@ -112,6 +143,9 @@ def requests_frame(spec: Spec) -> pd.DataFrame:
             "worker": "local",
             "request_id": [f"req-{i}" for i in range(n * turns)],
             "target": spec.target,
+            "lag_ms": np.nan if lagged is None else np.where(lagged, 900.0, 2.0).ravel(),
+            "lagged": np.nan if lagged is None else lagged.ravel(),
+            "start_late_ms": late_ms.ravel(),
         },
         columns=list(REQUEST_COLUMNS),
     )
@@ -153,7 +187,7 @@ def conversations_frame(requests: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     return frame
 
 
-def run_info(spec: Spec, **overrides: Any) -> RunInfo:
+def run_info(spec: Spec, requests: pd.DataFrame | None = None, **overrides: Any) -> RunInfo:
     target: dict[str, Any] = {
         "name": spec.target,
         "engine": spec.engine,
@@ -169,7 +203,7 @@ def run_info(spec: Spec, **overrides: Any) -> RunInfo:
     info: dict[str, Any] = {
         "turnbench_version": "0.1.0",
         "run_id": f"synthetic-{spec.target}-{spec.seed}",
-        "scenario": {"name": "support", "seed": spec.seed},
+        "scenario": {"name": "support", "seed": spec.scenario_seed},
         "target": target,
         "locust": {"users": spec.levels[-1][0], "spawn_rate": 4, "processes": 1},
         "server": {"version": "0.0-synthetic", "emulator": spec.emulator},
@@ -185,7 +219,22 @@ def run_info(spec: Spec, **overrides: Any) -> RunInfo:
             "saturated": spec.saturated,
         },
         "cache_flushed": spec.cache_flushed,
+        "load": {
+            "kind": "arrivals" if spec.arrival_rate is not None else "users" if len(spec.levels) == 1 else "shape",
+            "conversations_per_hour": spec.arrival_rate,
+            "users": spec.levels[-1][0],
+            "warmup_s": spec.warmup_s,
+            "think_time_scale": 1.0,
+            "max_tokens": 0,  # the scenario's
+            "min_tokens": -1,
+        },
     }
+    if spec.arrival_rate is not None:
+        late = int((requests["start_late_ms"] > LATE_START_S * 1000).sum()) if requests is not None else 0
+        started = int((requests["turn"] == 1).sum()) if requests is not None else spec.conversations
+        info["arrivals"] = {"due": started, "started": started, "late": late, "lines": spec.levels[-1][0]}
+    if spec.search is not None:
+        info["search"] = dict(spec.search)
     info.update(overrides)
     return info  # type: ignore[return-value]
 
@@ -197,6 +246,57 @@ def history_frame(spec: Spec) -> pd.DataFrame:
     frame = pd.DataFrame({column: 0 for column in LOCUST_HISTORY_HEADER}, index=range(len(stamps)))
     frame["Timestamp"], frame["User Count"], frame["Type"], frame["Name"] = stamps, users, "", "Aggregated"
     return frame[LOCUST_HISTORY_HEADER]
+
+
+def full_history_frame(requests: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    """Locust 2.47's --csv-full-history rows: each second, one row per entry (harness.plugin.turn_entries'
+    TTFT / E2E / TPOT_us per turn, POST chat) and the Aggregated one. Percentiles are Locust's current
+    ones, over the responses logged in the 10 s before the row; the Total columns count from the start.
+    A response is logged when its turn ends (the per-turn entries fire then, for successful turns only)."""
+    ended = (requests["started_at"] + requests["e2e_ms"] / 1000.0).to_numpy(dtype=np.float64)
+    ok = requests["ok"].astype(bool).to_numpy()
+    completion = requests["completion_tokens"].fillna(0).to_numpy(dtype=np.float64)
+    # (Type, Name, when logged, value, content size, succeeded) per entry
+    entries: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    for turn in sorted(requests.loc[ok, "turn"].unique()):
+        rows = ok & (requests["turn"] == turn).to_numpy()
+        name = f"turn {int(turn):02d}"
+        for kind, column, factor in (("E2E", "e2e_ms", 1.0), ("TPOT_us", "tpot_ms", 1000.0), ("TTFT", "ttft_ms", 1.0)):
+            values = requests[column].to_numpy(dtype=np.float64) * factor
+            keep = rows & ~np.isnan(values)
+            entries.append((kind, name, ended[keep], values[keep], completion[keep], np.ones(keep.sum(), dtype=bool)))
+    e2e = requests["e2e_ms"].to_numpy(dtype=np.float64)
+    entries.append(("POST", "chat", ended, e2e, completion, ok))
+    entries.sort(key=lambda entry: (entry[1], entry[0]))  # Locust's sort_stats: by name, then method
+    entries.append(("", "Aggregated", ended, e2e, completion, ok))
+    stamps = np.arange(int(spec.start), int(spec.start + spec.duration_s))
+    users = _users_at(spec, stamps.astype(np.float64))
+    rows_out: list[list[object]] = []
+    for kind, name, times, values, sizes, succeeded in entries:
+        order = np.argsort(times, kind="stable")
+        times, values, sizes, succeeded = times[order], values[order], sizes[order], succeeded[order]
+        upto = np.searchsorted(times, stamps, side="right")
+        since = np.searchsorted(times, stamps - CURRENT_WINDOW_S, side="right")
+        failed = np.concatenate(([0], np.cumsum(~succeeded)))
+        bucketed = locust_bucket(values)
+        for stamp, count, hi, lo in zip(stamps, users, upto, since, strict=True):
+            current = np.sort(bucketed[lo:hi])
+            if hi == 0:
+                percentiles: list[object] = ["N/A"] * len(PERCENTILES)
+            elif len(current) == 0:
+                percentiles = [0] * len(PERCENTILES)
+            else:  # = locust_percentile: the value at index int(n * p) of the sorted buckets
+                ranks = np.minimum((len(current) * np.array(PERCENTILES)).astype(np.int64), len(current) - 1)
+                percentiles = [int(v) for v in current[ranks]]
+            total = values[:hi]
+            rows_out.append([
+                int(stamp), int(count), kind, name, f"{len(current) / CURRENT_WINDOW_S:2f}",
+                f"{(failed[hi] - failed[lo]) / CURRENT_WINDOW_S:2f}", *percentiles, int(hi), int(failed[hi]),
+                float(np.median(total)) if hi else 0, float(total.mean()) if hi else 0, float(total.min()) if hi else 0,
+                float(total.max()) if hi else 0, float(sizes[:hi].mean()) if hi else 0,
+            ])  # fmt: skip
+    frame = pd.DataFrame(rows_out, columns=LOCUST_HISTORY_HEADER)
+    return frame.sort_values("Timestamp", kind="stable").reset_index(drop=True)
 
 
 def locust_stats_frame(requests: pd.DataFrame, duration_s: float) -> pd.DataFrame:
@@ -278,9 +378,10 @@ def write_run(
         write_csv(requests, path / run_dir.REQUESTS_CSV)
         write_csv(conversations, path / run_dir.CONVERSATIONS_CSV)
         write_csv(server_metrics_frame(spec), path / run_dir.SERVER_METRICS_CSV)
-        (path / run_dir.RUN_JSON).write_text(json.dumps(info or run_info(spec), indent=2))
+        (path / run_dir.RUN_JSON).write_text(json.dumps(info or run_info(spec, requests), indent=2))
     write_csv(locust_stats_frame(requests, spec.duration_s), path / run_dir.LOCUST_STATS_CSV)
-    write_csv(history_frame(spec), path / run_dir.LOCUST_HISTORY_CSV)
+    history = full_history_frame(requests, spec) if spec.full_history else history_frame(spec)
+    write_csv(history, path / run_dir.LOCUST_HISTORY_CSV)
     return path
 
 
@@ -293,6 +394,13 @@ def with_changes(spec: Spec, **changes: Any) -> Spec:
     return replace(spec, **changes)
 
 
+def arrivals(rate_per_hour: float, seconds: float, lines: int = 64, **changes: Any) -> Spec:
+    """A run in arrival mode: rate x seconds conversations, starting uniformly over the run (Poisson, given
+    their count), held by `lines` lines."""
+    changes.setdefault("conversations", round(rate_per_hour * seconds / 3600.0))
+    return Spec(arrival_rate=rate_per_hour, levels=((lines, seconds),), **changes)
+
+
 def request_rows(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """A hand-made requests.csv: each row gives what matters to the test, the rest is a plausible default."""
     defaults: dict[str, Any] = {
@@ -300,7 +408,7 @@ def request_rows(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         "ttft_ms": 300.0, "ttfo_ms": None, "e2e_ms": 3000.0, "tpot_ms": 14.0, "itl_p50_ms": 13.0,
         "itl_p99_ms": 30.0, "itl_max_ms": 60.0, "prompt_tokens": 1000, "cached_tokens": 500,
         "completion_tokens": 200, "ok": True, "error_kind": "", "error": "", "http_status": 200,
-        "worker": "local", "request_id": "", "target": "vllm",
+        "worker": "local", "request_id": "", "target": "vllm", "start_late_ms": None,
     }  # fmt: skip
     full = [{**defaults, **row} for row in rows]
     return pd.DataFrame(full, columns=list(REQUEST_COLUMNS))
@@ -317,7 +425,10 @@ def conversation_rows(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def _conversation_starts(spec: Spec, rng: np.random.Generator) -> np.ndarray:
-    """Conversation start times, denser where more users are active (closed-loop Locust users)."""
+    """Conversation start times, denser where more users are active (closed-loop Locust users); in
+    arrival mode uniform over the run (Poisson arrivals, given their count)."""
+    if spec.arrival_rate is not None:
+        return np.sort(spec.start + rng.random(spec.conversations) * spec.duration_s)
     weights = np.array([users * seconds for users, seconds in spec.levels], dtype=np.float64)
     level = rng.choice(len(spec.levels), size=spec.conversations, p=weights / weights.sum())
     offsets = np.concatenate([[0.0], np.cumsum([s for _, s in spec.levels])])

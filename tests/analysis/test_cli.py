@@ -39,8 +39,12 @@ def test_report_prints_the_summary_and_ends_with_the_path(
     args = parse(*runs, "--out", str(tmp_path / "out"), "--slo", "ttft_p95_ms=1500", "e2e_p95_ms=20000",
                  "--price", "vllm=5.5", "sglang=6", "--idle-timeout", "3")  # fmt: skip
     assert run_report(args) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("vllm vs sglang\n")
+    lines = capsys.readouterr().out.splitlines()
+    # The answer first, then each target's capacity, then the per-turn comparison.
+    assert lines[0].startswith("At the SLO (TTFT <= 1500 ms and E2E <= 20000 ms), vllm and sglang ")
+    assert lines[1].startswith("vllm: capacity ") and lines[2].startswith("sglang: capacity ")
+    assert lines[3] == "vllm vs sglang"
+    out = "\n".join(lines)
     assert out.rstrip().endswith(f"report: {tmp_path / 'out' / 'report.html'}")
     assert "SLO: TTFT <= 1500 ms and E2E <= 20000 ms." in (tmp_path / "out" / "report.md").read_text()
     assert "$5.50/h per pod (--price)" in (tmp_path / "out" / "report.md").read_text()

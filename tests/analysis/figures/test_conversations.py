@@ -91,7 +91,9 @@ def test_a_tpot_bound_misses_the_conversations_with_a_slow_turn(case: Path) -> N
 
 
 def test_the_default_slo_says_it_is_a_default() -> None:
-    assert DEFAULT_SLO.describe() == "TTFT <= 2000 ms and E2E <= 30000 ms (default; set with --slo)"
+    assert DEFAULT_SLO.describe() == (
+        "TTFT <= 2000 ms and E2E <= 30000 ms and TPOT <= 100 ms and failures <= 1.0% (default; set with --slo)"
+    )
 
 
 def test_a_run_that_ended_before_any_conversation_did(tmp_path: Path) -> None:

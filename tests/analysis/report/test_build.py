@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from analysis.errors import AnalysisError
 from analysis.report.build import build_report, default_out_dir
-from analysis.report.plots import NO_RAMP
+from analysis.report.plots import NO_TRAFFIC
 from tests.analysis.rundirs import Spec, write_run
 
 LEVELS = ((8, 300.0), (16, 300.0), (32, 300.0))
-PLOTS = {"ttft_by_turn", "cached_share_by_turn", "ttft_p95_vs_users", "throughput_vs_latency", "cost_vs_load"}
+PLOTS = {"latency_vs_load", "cost_vs_traffic", "ttft_by_turn", "cached_share_by_turn"}
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +31,22 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     ]  # fmt: skip
 
 
+def drawn(summary: dict[str, Any]) -> set[str]:
+    return {name for name, plot in summary["plots"].items() if plot["file"]}
+
+
 def test_all_files_are_written_and_summary_json_has_the_expected_shape(pair: list[Path], tmp_path: Path) -> None:
     result = build_report(pair, tmp_path / "out", {"ttft_p95_ms": 1500, "e2e_p95_ms": 20000}, None)
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {
-        "report.html", "report.md", "summary.json", *(f"{name}.png" for name in PLOTS)
-    }  # fmt: skip
     summary = json.loads(result.summary_json.read_text())
-    assert set(summary) == {
-        "schema_version", "emulated", "emulated_notice", "slo", "idle_timeout_s", "targets", "comparisons",
-        "warnings", "plots",
+    assert set(summary["plots"]) == PLOTS and drawn(summary) >= {"ttft_by_turn", "cached_share_by_turn"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "report.html", "report.md", "summary.json", *(f"{name}.png" for name in drawn(summary))
     }  # fmt: skip
+    assert set(summary) == {
+        "schema_version", "answer", "where_each_wins", "workload_warnings", "emulated", "emulated_notice", "slo",
+        "idle_timeout_s", "traffic", "targets", "capacity_ratios", "compared_at", "comparisons", "warnings", "plots",
+    }  # fmt: skip
+    assert summary["schema_version"] == 2 and summary["answer"] == result.summary.splitlines()[0]
     assert summary["slo"] == {
         "ttft_p95_ms": 1500, "e2e_p95_ms": 20000, "tpot_p95_ms": None, "failure_rate": None, "is_default": False
     }  # fmt: skip
@@ -50,7 +57,7 @@ def test_all_files_are_written_and_summary_json_has_the_expected_shape(pair: lis
     assert vllm["cost"]["price"]["kind"] == "pod" and summary["targets"]["sglang"]["cost"]["price"]["kind"] == (
         "serverless"
     )
-    assert len(vllm["ramp"]["levels"]) == 3 and vllm["ramp"]["capacity"]["users"] in (8, 16, 32)
+    assert "capacity" in vllm and vllm["cost_for_traffic"] is None  # no --traffic
     (comparison,) = summary["comparisons"]
     assert (comparison["baseline"], comparison["candidate"]) == ("vllm", "sglang")
     row = comparison["rows"][0]
@@ -63,40 +70,52 @@ def test_all_files_are_written_and_summary_json_has_the_expected_shape(pair: lis
     assert result.plots and all(p.exists() for p in result.plots)
 
 
+def test_a_ramp_reports_its_levels_and_capacity(pair: list[Path], tmp_path: Path) -> None:
+    result = build_report(pair, tmp_path / "out", {"ttft_p95_ms": 1500, "e2e_p95_ms": 20000}, None)
+    summary = json.loads(result.summary_json.read_text())
+    capacity = summary["targets"]["vllm"]["capacity"]
+    assert len(capacity["levels"]) == 3 and capacity["levels"][0]["users"] == 8
+    assert capacity["conversations_per_hour"] in [level["conversations_per_hour"] for level in capacity["levels"]]
+    assert summary["plots"]["latency_vs_load"] == {"file": "latency_vs_load.png", "skipped": None}
+
+
 def test_html_is_self_contained_and_markdown_links_its_images(pair: list[Path], tmp_path: Path) -> None:
     result = build_report(pair, tmp_path / "out", None, None)
     html = result.html.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
     assert "<link" not in html and "<script" not in html
-    assert html.count('src="data:image/png;base64,') == len(PLOTS)
+    images = drawn(json.loads(result.summary_json.read_text()))
+    assert html.count('src="data:image/png;base64,') == len(images)
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", result.markdown.read_text())
-    assert sorted(links) == sorted(f"{name}.png" for name in PLOTS)
+    assert sorted(links) == sorted(f"{name}.png" for name in images)
     assert all((result.out_dir / link).is_file() for link in links)
     for text in (html, result.markdown.read_text()):
         assert "vllm: per turn" in text and "sglang: per turn" in text
-        assert "Comparison: sglang vs vllm" in text and "Capacity" in text
+        assert "Comparison: sglang vs vllm" in text and "Capacity per replica at the SLO" in text
 
 
 def test_the_terminal_summary(pair: list[Path], tmp_path: Path) -> None:
     result = build_report(pair, tmp_path / "out", None, None)
     lines = result.summary.splitlines()
-    assert lines[0] == "vllm vs sglang"
-    assert re.fullmatch(r"TTFT p50 \(ms\)\s+vllm\s+sglang", lines[1])
-    assert re.fullmatch(r"turn 1\s+\d[\d,]*\s+\d[\d,]*", lines[2])
-    assert any(line.startswith("cost per conversation: vllm $") for line in lines)
+    assert lines[0] == json.loads(result.summary_json.read_text())["answer"]
+    assert lines[1].startswith("vllm: capacity ") and lines[2].startswith("sglang: capacity ")
+    assert lines[3] == "vllm vs sglang"
+    assert re.fullmatch(r"TTFT p50 \(ms\)\s+vllm\s+sglang", lines[4])
+    assert re.fullmatch(r"turn 1\s+\d[\d,]*\s+\d[\d,]*", lines[5])
+    assert any(line.startswith("cost per conversation at the load offered: vllm $") for line in lines)
     assert any(line.startswith("verdict: sglang's median TTFT on turns >= 2 is ") for line in lines)
     assert lines[-1] == f"report: {result.html}"
 
 
-def test_a_single_level_run_skips_ramp_charts_and_says_why(tmp_path: Path) -> None:
+def test_without_a_traffic_the_cost_chart_is_skipped_and_says_why(tmp_path: Path) -> None:
     run = write_run(tmp_path, Spec(conversations=50))
     result = build_report([run], tmp_path / "out", None, None)
     summary = json.loads(result.summary_json.read_text())
-    skipped = {name for name, plot in summary["plots"].items() if plot["skipped"] == NO_RAMP}
-    assert skipped == {"ttft_p95_vs_users", "throughput_vs_latency", "cost_vs_load"}
-    assert not (tmp_path / "out" / "cost_vs_load.png").exists()
+    assert summary["plots"]["cost_vs_traffic"] == {"file": None, "skipped": NO_TRAFFIC}
+    assert not (tmp_path / "out" / "cost_vs_traffic.png").exists()
     for text in (result.html.read_text(), result.markdown.read_text()):
-        assert f"Cost per conversation vs load: not drawn, because {NO_RAMP}." in text
+        assert f"Cost per month against traffic: not drawn, because {NO_TRAFFIC}." in text
+        assert "no ramp (single load level)" not in text
     assert summary["comparisons"] == []
 
 
