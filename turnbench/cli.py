@@ -147,6 +147,7 @@ def _stage(function: str, error: str) -> Callable[[argparse.Namespace], int]:
 _run = _stage("harness.run.command:run", "harness.run.command:RunError")
 _compare = _stage("turnbench.compare:compare", "turnbench.compare:CompareError")
 _report = _stage("analysis.cli:run_report", "analysis.errors:AnalysisError")
+_cost = _stage("analysis.cost_cli:run_cost", "analysis.errors:AnalysisError")
 _deploy = _stage("deploy.cli:run_deploy", "deploy.errors:DeployError")
 _bench = _stage("harness.bench.command:run", "harness.bench.command:BenchError")
 
@@ -208,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_parser(commands).set_defaults(run=_report)
 
+    from analysis.cost_cli import add_cost_parser
+
+    add_cost_parser(commands).set_defaults(run=_cost)
+
     from deploy.cli import add_deploy_parser
 
     add_deploy_parser(commands).set_defaults(run=_deploy)
@@ -266,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     command = next((word for word in words if not word.startswith("-")), "")  # no top-level option takes a value
     previous = {}
-    if command == "run":
+    if command in ("run", "compare"):  # compare: its levels and emulators are stopped, not orphaned
         interrupt = _InterruptOnce()
         previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -63,7 +63,9 @@ class ChatEndpoint:
             return
         if fault in ("http_4xx", "http_429", "http_5xx"):
             record.fault = fault
-            record.status = {"http_4xx": 400, "http_429": 429, "http_5xx": 500}[fault]
+            # 503 Service Unavailable: what a server shedding load answers (a proxy in front of vLLM or
+            # SGLang when every replica is busy), the case a capacity search must count as a miss.
+            record.status = {"http_4xx": 400, "http_429": 429, "http_5xx": 503}[fault]
             responder.send(record.status, self.dialect.error_body(f"injected fault: {fault}", record.status))
             self.truth.done(record)
             return

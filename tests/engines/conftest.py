@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -9,12 +10,28 @@ from deploy.tiny_model import build
 from tests.engines.vllm_cpu import running_vllm
 
 
-@pytest.fixture(scope="session")
-def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def vllm_python() -> str:
     python = os.environ.get("TURNBENCH_VLLM_PYTHON")
     if not python:
         pytest.skip("no vLLM CPU build: run `make test-engines`, which installs one")
-    folder = tmp_path_factory.mktemp("vllm")
-    model = build(folder / "tiny-model")
-    with running_vllm(python, model, folder / "vllm.log") as url:
+    return python
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    vllm_python()
+    return build(tmp_path_factory.mktemp("model") / "tiny-model")
+
+
+@pytest.fixture(scope="session")
+def vllm_url(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_vllm(vllm_python(), tiny_model, tmp_path_factory.mktemp("vllm") / "vllm.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def vllm_uncached_url(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same engine with `--no-enable-prefix-caching`: every prompt is prefilled whole."""
+    log = tmp_path_factory.mktemp("vllm-uncached") / "vllm.log"
+    with running_vllm(vllm_python(), tiny_model, log, prefix_caching=False) as url:
         yield url

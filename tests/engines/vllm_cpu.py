@@ -30,14 +30,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_vllm(python: str, model_dir: Path, log_path: Path) -> Iterator[str]:
+def running_vllm(python: str, model_dir: Path, log_path: Path, prefix_caching: bool = True) -> Iterator[str]:
     port = free_port()
     command = [
         python, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model_dir), "--served-model-name", SERVED_NAME,
         "--host", "127.0.0.1", "--port", str(port),
         "--max-model-len", "4096", "--dtype", "float32", "--enforce-eager",
-        "--enable-prefix-caching", "--enable-prompt-tokens-details",
+        "--enable-prefix-caching" if prefix_caching else "--no-enable-prefix-caching", "--enable-prompt-tokens-details",
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "TOKENIZERS_PARALLELISM": "false"}
     with log_path.open("w") as log:
