@@ -33,7 +33,7 @@ DEMO_PROFILE = "h100x2-70b"
 DEFAULT_TRAFFIC = "1000/h"  # the question turnbench is built around: 1,000 conversations an hour
 # The first level offers about this many conversations at once. Failing levels are cheap (the watcher
 # stops them early) and each doubling above the start costs a whole level, so it starts high-ish.
-START_CONCURRENCY = 24.0
+START_CONCURRENCY = 48.0
 STREAM_TPS = 30.0  # a guess at one stream's decode speed, only to size the first level and the warm-up
 LEVEL_OVERHEAD_S = 10.0  # start-up and drain of a level, for the budget
 
