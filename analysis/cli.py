@@ -38,30 +38,7 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="where to write the report (default: the run directory, or "
                         "a report-<runs> folder next to the first run when there are several; "
                         "with --trend: RUNS_DIR/trend)")  # fmt: skip
-    parser.add_argument(
-        "--slo",
-        nargs="+",
-        action="extend",
-        default=None,
-        metavar="KEY=MS",
-        help="service-level objective, e.g. ttft_p95_ms=2000 e2e_p95_ms=30000 (default: the one a capacity search "
-        "recorded in run.json, else an interactive chat's)",
-    )
-    parser.add_argument(
-        "--price",
-        nargs="+",
-        action="extend",
-        default=None,
-        metavar="TARGET=USD_PER_HOUR",
-        help="override a target's price: USD per pod-hour for a pod, per GPU-hour for serverless",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=DEFAULT_IDLE_TIMEOUT_S,
-        metavar="S",
-        help=f"serverless: seconds a worker stays billed after its last request (default {DEFAULT_IDLE_TIMEOUT_S:g})",
-    )
+    add_judging_options(parser)
     parser.add_argument("--baseline", default=None, metavar="TARGET", help="compare the others with this target")
     parser.add_argument("--traffic", default=None, metavar="RATE",
                         help="conversations per hour to size replicas and price for, e.g. 1000/h")  # fmt: skip
@@ -96,6 +73,34 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"exit {REGRESSION_EXIT_CODE} when the latest run of any scenario and target regressed",
     )
     return parser
+
+
+def add_judging_options(parser: argparse.ArgumentParser) -> None:
+    """--slo, --price and --idle-timeout: how runs are judged and priced, alike in `report` and `cost`."""
+    parser.add_argument(
+        "--slo",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="KEY=VALUE",
+        help="service-level objective, e.g. ttft_p95_ms=2000 e2e_p95_ms=30000 failure_rate=0.01 (default: the one "
+        "a capacity search recorded in run.json, else an interactive chat's)",
+    )
+    parser.add_argument(
+        "--price",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="TARGET=USD_PER_HOUR",
+        help="override a target's price: USD per pod-hour for a pod, per GPU-hour for serverless",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT_S,
+        metavar="S",
+        help=f"serverless: seconds a worker stays billed after its last request (default {DEFAULT_IDLE_TIMEOUT_S:g})",
+    )
 
 
 def run_report(args: argparse.Namespace) -> int:

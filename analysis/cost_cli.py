@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis import formats as fmt
-from analysis.cli import DEFAULT_IDLE_TIMEOUT_S, FIRST
+from analysis.cli import FIRST, add_judging_options
 from analysis.errors import AnalysisError
 from analysis.figures.capacity.traffic_cost import DEFAULT_HEADROOM, TRAFFIC_EXAMPLE, TrafficCost, parse_traffic
 from harness.key_value import number_pairs
@@ -43,36 +43,13 @@ def add_cost_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--traffic", required=True, metavar="RATE", help=f"conversations per hour, e.g. {TRAFFIC_EXAMPLE}"
     )
     parser.add_argument(
-        "--price",
-        nargs="+",
-        action="extend",
-        default=None,
-        metavar="TARGET=USD_PER_HOUR",
-        help="override a target's price: USD per pod-hour for a pod, per GPU-hour for serverless",
-    )
-    parser.add_argument(
         "--headroom",
         type=float,
         default=DEFAULT_HEADROOM,
         metavar="SHARE",
         help=f"share of each replica's capacity kept free, e.g. 0.2 (default {DEFAULT_HEADROOM:g})",
     )
-    parser.add_argument(
-        "--slo",
-        nargs="+",
-        action="extend",
-        default=None,
-        metavar="KEY=VALUE",
-        help="service-level objective, e.g. ttft_p95_ms=2000 e2e_p95_ms=30000 failure_rate=0.01 "
-        "(default: the one the capacity search recorded in run.json, else an interactive chat's)",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=DEFAULT_IDLE_TIMEOUT_S,
-        metavar="S",
-        help=f"serverless: seconds a worker stays billed after its last turn (default {DEFAULT_IDLE_TIMEOUT_S:g})",
-    )
+    add_judging_options(parser)
     parser.add_argument(
         "--turns",
         type=float,

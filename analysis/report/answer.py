@@ -162,6 +162,11 @@ def _capacity_only(findings: Findings, serving: Sequence[_Serving], slo: str, on
     runner = ranked[1]
     ratio = _find_ratio(findings, best.label, runner.label)
     a, b = (fmt.number(s.capacity.conversations_per_hour or 0.0, 0) for s in (best, runner))
+    if ratio is not None and ratio.outcome == "lower bounds only":
+        return (
+            f"At {slo}, {best.label} and {runner.label} held every load they ran, so their capacities per replica "
+            f"are only known to be at least {a} and {b} conversations per hour (a capacity search finds them)"
+        )
     if ratio is not None and ratio.outcome == "no significant difference":
         value, interval = _ratio_numbers(ratio)
         return (
@@ -178,6 +183,8 @@ def _capacity_only(findings: Findings, serving: Sequence[_Serving], slo: str, on
 
 def _ratio_phrase(findings: Findings, best: str, runner: str, gap: bool) -> str | None:
     ratio = _find_ratio(findings, best, runner)
+    if ratio is not None and ratio.outcome == "lower bounds only":
+        return "both held every load they ran, so their capacities per replica are only lower bounds"
     if ratio is None or ratio.outcome == "no capacity" or math.isnan(ratio.ratio):
         return None
     value, interval = _ratio_numbers(ratio)

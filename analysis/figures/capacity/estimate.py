@@ -25,7 +25,8 @@ from analysis.figures.prices import Price
 from analysis.reading.load import Run
 from harness.slo import Slo
 
-RatioOutcome = Literal["higher", "lower", "no significant difference", "no capacity"]
+# "lower bounds only": each target held the one load it ran (a fixed-load comparison); no capacity is known.
+RatioOutcome = Literal["higher", "lower", "no significant difference", "no capacity", "lower bounds only"]
 LEVELS_AS_GIVEN = "levels as given"  # no capacity search chose these levels
 MIN_SCORE = 1e-3  # a held level's score of 0 (no failure, a failure-rate bound only) has no logarithm
 
@@ -99,6 +100,12 @@ def capacity_ratio(base_label: str, base: Capacity, cand_label: str, cand: Capac
         verdict = (f"{' and '.join(missing)} held the SLO at no load measured, so there is no capacity ratio "
                    f"between {cand_label} and {base_label}.")  # fmt: skip
         return CapacityRatio(base_label, cand_label, math.nan, math.nan, math.nan, "no capacity", verdict)
+    if all(math.isinf(c.high) and len({level.conversations_per_hour for level in c.levels}) <= 1 for c in (base, cand)):
+        # A fixed-load comparison: each target held the one rate it ran, which bounds its capacity from below only.
+        verdict = (f"Neither {cand_label} nor {base_label} failed at any load measured, so their capacities are only "
+                   f"known to be at least {cand.conversations_per_hour:,.0f} and {base.conversations_per_hour:,.0f} "
+                   "conversations/hour; a capacity search (compare without --rate or -u) finds them.")  # fmt: skip
+        return CapacityRatio(base_label, cand_label, math.nan, math.nan, math.nan, "lower bounds only", verdict)
     ratio = cand.estimate / base.estimate
     low = (cand.low or 0.0) / base.high
     high = cand.high / base.low if base.low else math.inf

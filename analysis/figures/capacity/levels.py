@@ -170,7 +170,9 @@ def level_spans(history: pd.DataFrame) -> list[tuple[int, float, float]]:
     spans = []
     for first, stop in zip(starts, ends, strict=True):
         begin = float(stamps[first])
-        end = float(stamps[stop]) if stop < len(stamps) else float(stamps[-1]) + step
+        # A step ends at its own last row, not at the next step's first: that row is stamped with the whole
+        # second in which the next step's users were already being started (StepRamp starts them at once).
+        end = float(stamps[stop - 1]) if stop < len(stamps) else float(stamps[-1]) + step
         if users[first] > 0 and end - begin >= MIN_LEVEL_S:
             spans.append((int(users[first]), begin, end))
     return spans

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,14 @@ def test_capacity_ratio_outcomes_and_verdicts() -> None:
     none = capacity_ratio("vllm", base, "tgi", Capacity(None, None, math.inf, None, None, (), LEVELS_AS_GIVEN, 0.0))
     assert none.outcome == "no capacity" and math.isnan(none.ratio)
     assert none.verdict == "tgi held the SLO at no load measured, so there is no capacity ratio between tgi and vllm."
+
+
+def test_two_targets_that_held_every_load_have_no_capacity_ratio() -> None:
+    # A fixed-load comparison: each held the one rate it ran, so neither capacity is known, only a lower bound.
+    one_rate = replace(capacity(3000, 3000, math.inf, 3000), levels=(level(3000, 0.5, 0.4, 0.6),))
+    found = capacity_ratio("fast", one_rate, "slow", one_rate)
+    assert found.outcome == "lower bounds only" and math.isnan(found.ratio)
+    assert "at least 3,000 and 3,000 conversations/hour" in found.verdict and "capacity search" in found.verdict
 
 
 def test_levels_where_no_conversation_started_give_no_capacity_ratio() -> None:

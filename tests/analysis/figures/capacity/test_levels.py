@@ -161,7 +161,12 @@ def ramp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_ramp_step_is_judged_without_its_first_fifth(ramp_dir: Path) -> None:
     levels = ramp_levels(load_run(ramp_dir), TTFT_SLO, POD, 5.0)
     assert [level.users for level in levels] == [8, 16, 32]
-    assert [(level.start - START, level.end - START) for level in levels] == [(60, 300), (360, 600), (660, 900)]
+    # A step ends at its own last history row (a second before the next step's first), the last one a
+    # second after its last row; its first fifth is not judged.
+    spans = [(0, 299), (300, 599), (600, 900)]
+    expected = [(begin + 0.2 * (end - begin), end) for begin, end in spans]
+    got = [value for level in levels for value in (level.start - START, level.end - START)]
+    assert got == pytest.approx([value for window in expected for value in window])
     assert [level.meets_slo for level in levels] == [True, True, False]
     assert all(level.kind == "users" for level in levels)
     load = [level.conversations_per_hour for level in levels]

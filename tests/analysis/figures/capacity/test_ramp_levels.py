@@ -24,9 +24,10 @@ from tests.analysis.rundirs import (
     write_run,
 )
 
-# Three 60 s levels (10, 20, 40 users) with 5 one-second spawn steps between them.
-SCHEDULE = [10] * 60 + [11, 13, 15, 17, 19] + [20] * 60 + [24, 28, 32, 36, 38] + [40] * 60
-LEVELS = {10: (0, 60), 20: (65, 125), 40: (130, 190)}  # (start, end) in seconds from START
+# Three 60 s levels (10, 20, 40 users) with 5 one-second spawn steps between them. A level ends at its
+# own last history row (its 61st, one per second), the last one a second after its last row.
+SCHEDULE = [10] * 61 + [11, 13, 15, 17, 19] + [20] * 61 + [24, 28, 32, 36, 38] + [40] * 60
+LEVELS = {10: (0, 60), 20: (66, 126), 40: (132, 192)}  # (start, end) in seconds from START
 TTFT = {10: 500.0, 20: 900.0, 40: 2500.0}  # the 40-user level breaks a 2000 ms TTFT SLO
 CONVERSATIONS = {10: 10, 20: 20, 40: 40}
 WARMUP_S = RAMP_WARMUP_SHARE * 60  # of each 60 s level, not judged
@@ -53,7 +54,7 @@ def ramp_run(tmp_path: Path) -> Path:
             conversations.append({"conversation_id": cid, "started_at": started, "ended_at": started + 4.0})
     path = write_run(
         tmp_path,
-        Spec(levels=((10, 190.0),)),
+        Spec(levels=((10, 192.0),)),
         requests=request_rows(requests),
         conversations=conversation_rows(conversations),
     )
@@ -69,7 +70,7 @@ def capacity_of(path: Path, slo: dict[str, float], prices: dict[str, float] | No
 
 def test_levels_are_stretches_of_one_user_count_and_spawn_steps_are_dropped() -> None:
     spans = level_spans(history())
-    assert [(u, b - START, e - START) for u, b, e in spans] == [(10, 0, 60), (20, 65, 125), (40, 130, 190)]
+    assert [(u, b - START, e - START) for u, b, e in spans] == [(u, b, e) for u, (b, e) in LEVELS.items()]
 
 
 def test_capacity_is_the_highest_load_that_meets_the_slo(ramp_run: Path) -> None:
