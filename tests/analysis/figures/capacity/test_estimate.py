@@ -97,6 +97,17 @@ def test_capacity_ratio_outcomes_and_verdicts() -> None:
     assert none.verdict == "tgi held the SLO at no load measured, so there is no capacity ratio between tgi and vllm."
 
 
+def test_a_saturated_ramp_step_is_above_the_held_one_though_it_started_fewer_conversations() -> None:
+    # Closed loop: at 40 users the engine queues, so fewer conversations start per hour than at 8 users.
+    steps = [replace(level(rate, score), kind="users", users=users)
+             for users, rate, score in ((2, 474.0, 0.46), (8, 1895.0, 0.52), (40, 1184.0, 2.85))]  # fmt: skip
+    found = capacity_of(steps, LEVELS_AS_GIVEN, 0.0)
+    assert [step.users for step in found.levels] == [2, 8, 40]
+    assert found.conversations_per_hour == 1895.0
+    assert found.high == pytest.approx(1895.0 * 40 / 8)  # what 40 users offer at the 8-user step's pace
+    assert found.estimate is not None and 1895.0 < found.estimate < found.high
+
+
 def test_two_targets_that_held_every_load_have_no_capacity_ratio() -> None:
     # A fixed-load comparison: each held the one rate it ran, so neither capacity is known, only a lower bound.
     one_rate = replace(capacity(3000, 3000, math.inf, 3000), levels=(level(3000, 0.5, 0.4, 0.6),))
