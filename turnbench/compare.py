@@ -199,10 +199,11 @@ def _settings(args: argparse.Namespace, slo: Slo, shape: Shape) -> LevelSettings
 
 
 def _max_tokens(locust_args: Sequence[str]) -> int:
-    for i, arg in enumerate(locust_args):
-        if arg == "--max-tokens" and i + 1 < len(locust_args) and locust_args[i + 1].isdigit():
-            return int(locust_args[i + 1])
-    return 0
+    """Locust's --max-tokens among the arguments passed through, as `turnbench run` reads it (0: the scenario's)."""
+    from harness.run.command import locust_value
+
+    value = locust_value(locust_args, "--max-tokens") or "0"
+    return int(value) if value.isdigit() else 0
 
 
 def _search(targets: list[Target], args: argparse.Namespace, settings: LevelSettings, shape: Shape,

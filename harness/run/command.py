@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,12 +107,12 @@ def auto_processes(s: dict[str, Any], scenario: Scenario, locust_args: list[str]
     from harness.bench import cpu_per_token as client_cost
     from harness.run.process_choice import choose_processes, expected_token_rate, usable_cores
 
-    max_tokens = _whole_number(_locust_value(locust_args, "--max-tokens") or "0", "--max-tokens")
+    max_tokens = _whole_number(locust_value(locust_args, "--max-tokens") or "0", "--max-tokens")
     users = s["users"]
     if s.get("arrival_sizing"):  # lines mostly wait: the conversations in progress stream
         users = max(1, math.ceil(s["arrival_sizing"].concurrency))
     elif s["shape"]:  # the shape sets the users: size for its largest level
-        levels = (_locust_value(locust_args, "--ramp-users") or DEFAULTS.ramp_users).split(",")
+        levels = (locust_value(locust_args, "--ramp-users") or DEFAULTS.ramp_users).split(",")
         users = max(_whole_number(level, "--ramp-users") for level in levels if level.strip())
     rate = expected_token_rate(scenario, users, s["think_time_scale"], s["expected_stream_tps"], max_tokens)
     cost = client_cost.load()
@@ -132,7 +133,7 @@ def arrival_lines(s: dict[str, Any], scenario: Scenario, locust_args: list[str])
 
     if s["shape"]:
         raise RunError("--arrival-rate and --shape do not mix: the arrival rate sets the load (choose one)")
-    max_tokens = _whole_number(_locust_value(locust_args, "--max-tokens") or "0", "--max-tokens")
+    max_tokens = _whole_number(locust_value(locust_args, "--max-tokens") or "0", "--max-tokens")
     sizing = size_lines(scenario, s["arrival_rate"], s["think_time_scale"], s["expected_stream_tps"], max_tokens)
     given = s.get("given", frozenset())
     s = {**s, "arrival_sizing": sizing}
@@ -150,7 +151,7 @@ def arrival_lines(s: dict[str, Any], scenario: Scenario, locust_args: list[str])
     return s
 
 
-def _locust_value(locust_args: list[str], flag: str) -> str | None:
+def locust_value(locust_args: Sequence[str], flag: str) -> str | None:
     """The value Locust will see for `flag` among the arguments passed through (the last one wins)."""
     value = None
     for i, arg in enumerate(locust_args):
