@@ -195,7 +195,9 @@ class _Tail:
         self.header: list[str] | None = None
         self.turns = 0
         self.failed = 0
+        self.lagged = 0  # successful turns the load generator could not vouch for (its event loop stalled)
         self.above = {"ttft_p95_ms": 0, "tpot_p95_ms": 0, "e2e_p95_ms": 0}
+        self.slower = dict.fromkeys(self.above, 0)
 
     def clearly_failed(self, load: Load, settings: LevelSettings) -> str:
         self._read()
@@ -209,8 +211,9 @@ class _Tail:
         for key, count in self.above.items():
             if key in bounds and count > P95_SHARE * most:
                 name = key.split("_")[0].upper()
-                return (f"stopped early: {count} turns missed the {name} bound (failed, lagged or slower), more "
-                        f"than 5% of the at most {most:.0f} the window holds")  # fmt: skip
+                kinds = f"{self.failed} failed, {self.lagged} lagged, {self.slower[key]} slower"
+                return (f"stopped early: {count} turns missed the {name} bound ({kinds}), more than 5% of the at "
+                        f"most {most:.0f} the window holds")  # fmt: skip
         return ""
 
     def _read(self) -> None:
@@ -236,10 +239,14 @@ class _Tail:
         except (TypeError, ValueError):
             return
         self.turns += 1
-        missed = row.get("ok") != "True" or row.get("lagged") == "True"
-        self.failed += row.get("ok") != "True"
+        failed = row.get("ok") != "True"
+        lagged = not failed and row.get("lagged") == "True"
+        self.failed += failed
+        self.lagged += lagged
         for key, column in (("ttft_p95_ms", "ttft_ms"), ("tpot_p95_ms", "tpot_ms"), ("e2e_p95_ms", "e2e_ms")):
-            self.above[key] += missed or _above(row.get(column), self.bounds.get(key, math.inf))
+            slower = not (failed or lagged) and _above(row.get(column), self.bounds.get(key, math.inf))
+            self.slower[key] += slower
+            self.above[key] += failed or lagged or slower
 
 
 def _above(value: object, bound: float) -> bool:

@@ -56,6 +56,16 @@ def test_failures_and_lagged_turns_are_misses_but_the_warm_up_is_not_judged(tmp_
     assert "above the failure bound" in tail.clearly_failed(RATE, SETTINGS)
 
 
+def test_the_stop_reason_says_how_many_misses_were_lagged_not_slow(tmp_path: Path) -> None:
+    # A load generator starved of CPU fails levels through lagged turns: the user must see that it was the
+    # generator, not the engine, before believing "failed".
+    start = time.time() - 100
+    rows = [turn(start + 20, lagged=True) for _ in range(12)] + [turn(start + 21, ttft_ms=5000.0) for _ in range(5)]
+    write_rows(tmp_path, rows, start)
+    reason = _Tail(tmp_path, SETTINGS.warmup_s, SLO).clearly_failed(RATE, SETTINGS)
+    assert "17 turns missed the TTFT bound (0 failed, 12 lagged, 5 slower)" in reason
+
+
 def test_a_row_still_being_written_is_read_next_time(tmp_path: Path) -> None:
     start = time.time() - 100
     write_rows(tmp_path, [turn(start + 20)], start)
