@@ -39,7 +39,10 @@ def running_vllm(python: str, model_dir: Path, log_path: Path, prefix_caching: b
         "--max-model-len", "4096", "--dtype", "float32", "--enforce-eager",
         "--enable-prefix-caching" if prefix_caching else "--no-enable-prefix-caching", "--enable-prompt-tokens-details",
     ]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # VLLM_SERVER_DEV_MODE=1: vLLM serves POST /reset_prefix_cache only in dev mode (vllm 0.32
+    # entrypoints/launchers/api_server/routers.py), and compare flushes each target's cache before a level.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "VLLM_SERVER_DEV_MODE": "1"}  # fmt: skip
     with log_path.open("w") as log:
         # Its own process group, so that stopping it also stops the EngineCore and worker children.
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
