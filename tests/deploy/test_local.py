@@ -42,7 +42,7 @@ def test_up_local_then_compare_then_down_local(tmp_path: Path) -> None:
         out = tmp_path / "runs"
         compare = subprocess.run(
             [sys.executable, "-m", "turnbench", "compare", "--targets", str(targets_file), "-u", "2", "-t", "10s",
-             "--out", str(out)],
+             "--repeats", "1", "--warmup", "2s", "--out", str(out)],
             capture_output=True, text=True, timeout=300, cwd=ROOT, env=local_env(),
         )  # fmt: skip
         assert compare.returncode == 0, compare.stdout + compare.stderr

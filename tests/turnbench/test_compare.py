@@ -203,8 +203,9 @@ def test_cost_on_a_ramps_locust_csvs_alone_gives_what_its_run_dir_gives(tmp_path
 def fixed_load(tmp_path: Path, profiles: dict[str, Path]) -> Compared:
     engines = [Engine("fast", profiles["x2"]), Engine("slow", profiles["x3"])]
     with emulated_targets(tmp_path, engines) as targets:
-        # 3,000/h: both hold it; each run's window is 30 s, the time 100 turns take to arrive (turnbench.level_run).
-        args = ["--rate", "3000/h", "--repeats", "2", "-t", "12s", "--warmup", "8s", "--traffic", TRAFFIC]
+        # 6,000/h: each run's window is 15 s, the time 100 turns (4 a conversation) take to arrive
+        # (turnbench.level_run); the x3 engine is past its capacity there (about 3,800/h), which fixed load allows.
+        args = ["--rate", "6000/h", "--repeats", "2", "-t", "12s", "--warmup", "8s", "--traffic", TRAFFIC]
         compared = run_compare(targets, tmp_path / "runs", args, LOCUST, timeout_s=360)
     print(f"fixed-load compare: {compared.seconds:.0f} s")
     check_recorded(compared, ["fast", "slow"])
@@ -214,7 +215,7 @@ def fixed_load(tmp_path: Path, profiles: dict[str, Path]) -> Compared:
 def test_fixed_load_runs_each_target_twice_in_abba_order_from_a_flushed_cache(fixed_load: Compared) -> None:
     runs = fixed_load.run_dirs()  # by start time
     assert [run_info(d)["target"]["name"] for d in runs] == ["fast", "slow", "slow", "fast"]
-    assert [run_info(d)["load"]["conversations_per_hour"] for d in runs] == [3000.0] * 4
+    assert [run_info(d)["load"]["conversations_per_hour"] for d in runs] == [6000.0] * 4
     flushes = [line.split(": ")[1] for line in fixed_load.stdout.splitlines() if ": cache flushed: True;" in line]
     assert flushes == ["fast", "slow", "slow", "fast"]
     for run_dir in runs:  # flushed before each run: its first turn finds nothing of the 7,000-token document cached
@@ -231,4 +232,4 @@ def test_fixed_load_runs_each_target_twice_in_abba_order_from_a_flushed_cache(fi
     assert comparison["verdicts"] and all(isinstance(v, str) and v for v in comparison["verdicts"])
     for name in ("fast", "slow"):
         levels = fixed_load.capacity(name)["levels"]
-        assert len(levels) == 2 and all(math.isclose(lv["conversations_per_hour"], 3000.0) for lv in levels)
+        assert len(levels) == 2 and all(math.isclose(lv["conversations_per_hour"], 6000.0) for lv in levels)

@@ -29,7 +29,7 @@ def emulator() -> Iterator[str]:
 def test_a_run_records_every_turn_the_server_saw(emulator: str, tmp_path: Path, mode: list[str]) -> None:
     truth(emulator)  # start from an empty log
     result = turnbench(
-        "run", "--host", emulator, "--scenario", "shared-context", "-u", "50", "-r", "25", "-t", "60s",
+        "run", "--host", emulator, "--scenario", "shared-context", "-u", "50", "-r", "25", "-t", "30s",
         "--think-time-scale", "0.2", "--out", str(tmp_path), *mode,
     )  # fmt: skip
     assert result.returncode in OK_EXITS, result.stdout + result.stderr[-2000:]
