@@ -8,14 +8,15 @@ to stdout.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploy.errors import DeployError
 from deploy.parity import (
-    API_KEY_PLACEHOLDER,
-    COMMANDS,
     DEFAULT_MODEL,
     SGLANG_IMAGE,
     VLLM_IMAGE,
@@ -27,6 +28,9 @@ from deploy.parity import (
 )
 from deploy.pricing import H100_SXM
 from deploy.targets import Target
+
+if TYPE_CHECKING:
+    from deploy.runpod.pods import PodOptions
 
 DEFAULT_TARGETS = "targets.toml"
 
@@ -53,7 +57,9 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--local", action="store_true", help="start both emulators on 127.0.0.1 instead of pods")
     up.add_argument("--profile", default="h100x2-70b", help="emulator profile for --local")
     up.add_argument(
-        "--dry-run", action="store_true", help="print both launch commands and the parity check, create nothing"
+        "--dry-run",
+        action="store_true",
+        help="print each engine's POST /v2/pods body (secrets as placeholders) and the parity check, create nothing",
     )
     up.add_argument("--force", action="store_true", help="deploy even if the engines' settings differ")
     parity = up.add_argument_group("engine settings (both engines; --vllm/--sglang override one)")
@@ -71,8 +77,8 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
     pods = up.add_argument_group("Runpod pods")
     pods.add_argument("--gpu-type", default=H100_SXM, help="Runpod GPU type id")
     pods.add_argument("--gpu-count", type=int, default=2)
-    pods.add_argument("--cloud", default="SECURE", help="SECURE, COMMUNITY or ALL")
-    pods.add_argument("--data-center", default=None)
+    pods.add_argument("--cloud", default="SECURE", help="SECURE, COMMUNITY, or ALL: Secure, then Community")
+    pods.add_argument("--data-center", default=None, help="Runpod data centre ids, comma-separated, tried in order")
     pods.add_argument("--volume-gb", type=int, default=200)
     pods.add_argument("--container-disk-gb", type=int, default=50)
     pods.add_argument("--volume-mount-path", default="/workspace")
@@ -148,31 +154,24 @@ def _up(args: argparse.Namespace) -> int:
         return 0
     specs = specs_from_args(args)
     parity = check_parity(specs, args.force)
+    options = _pod_options(args)
     if args.dry_run:
-        for engine, spec in specs.items():
-            flags = spec.flags(None if args.no_engine_api_key else API_KEY_PLACEHOLDER)
-            print(f"{engine}: {spec.image} {' '.join([*COMMANDS[engine], *flags])}")
+        from deploy.runpod.credentials import HF_TOKEN_ENV
+        from deploy.runpod.pods import dry_run_bodies
+
+        hf_token = bool(os.environ.get(HF_TOKEN_ENV, "").strip())
+        bodies = dry_run_bodies(specs, options, not args.no_engine_api_key, hf_token, datetime.now(UTC))
+        for engine, body in bodies.items():
+            print(f"{engine}: POST /v2/pods")
+            print(json.dumps(body, indent=2))
+        places = [cloud + (f" {dc}" if dc else "") for cloud, dc in options.candidates()]
+        if len(places) > 1:
+            print(f"placement: {', then '.join(places)}, each after checking Runpod's catalog for free GPUs")
         print(f"parity: {parity}")
         return 0
     from deploy.runpod.credentials import Credentials
-    from deploy.runpod.lifetime import parse_duration
-    from deploy.runpod.pods import PodOptions, up
-    from deploy.runpod.readiness import ProxyUrls
+    from deploy.runpod.pods import up
 
-    options = PodOptions(
-        gpu_type=args.gpu_type,
-        gpu_count=args.gpu_count,
-        cloud=args.cloud.upper(),
-        volume_gb=args.volume_gb,
-        container_disk_gb=args.container_disk_gb,
-        volume_mount_path=args.volume_mount_path,
-        cuda_versions=tuple(v.strip() for v in args.cuda_versions.split(",") if v.strip()),
-        data_center=args.data_center,
-        max_lifetime_s=parse_duration(args.max_lifetime, "--max-lifetime") if args.max_lifetime else None,
-        timeout_s=parse_duration(args.timeout, "--timeout"),
-        poll_s=parse_duration(args.poll_interval, "--poll-interval"),
-        proxy=ProxyUrls(args.proxy_url_template) if args.proxy_url_template else ProxyUrls(),
-    )
     credentials = Credentials.from_env(engine_key=not args.no_engine_api_key)
     targets = up(specs, options, credentials, targets_path, parity, progress)
     _print_targets(targets_path, targets)
@@ -180,6 +179,31 @@ def _up(args: argparse.Namespace) -> int:
     print(f"the pods cost ${hourly:.2f}/h until: turnbench deploy down --targets {targets_path}")
     print(f"next: turnbench compare --targets {targets_path}")
     return 0
+
+
+def _pod_options(args: argparse.Namespace) -> PodOptions:
+    from deploy.runpod.lifetime import parse_duration
+    from deploy.runpod.pods import PodOptions
+    from deploy.runpod.readiness import ProxyUrls
+
+    return PodOptions(
+        gpu_type=args.gpu_type,
+        gpu_count=args.gpu_count,
+        cloud=args.cloud.upper(),
+        volume_gb=args.volume_gb,
+        container_disk_gb=args.container_disk_gb,
+        volume_mount_path=args.volume_mount_path,
+        cuda_versions=_comma_list(args.cuda_versions),
+        data_centers=_comma_list(args.data_center or ""),
+        max_lifetime_s=parse_duration(args.max_lifetime, "--max-lifetime") if args.max_lifetime else None,
+        timeout_s=parse_duration(args.timeout, "--timeout"),
+        poll_s=parse_duration(args.poll_interval, "--poll-interval"),
+        proxy=ProxyUrls(args.proxy_url_template) if args.proxy_url_template else ProxyUrls(),
+    )
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def _print_targets(path: Path, targets: list[Target]) -> None:
@@ -211,9 +235,10 @@ def _down(args: argparse.Namespace) -> int:
             f"no deployment is recorded in {state_path(targets_path)}; `turnbench deploy down --all` terminates "
             "every turnbench- pod in your Runpod account"
         )
-    recorded = set(state.pods) if state is not None else set()
+    recorded = set(state.pods) if state is not None and state.kind == "runpod" else set()
+    deploy_id = state.deploy_id if state is not None and state.kind == "runpod" else ""
     client = RunpodClient(Credentials.from_env(engine_key=False))
-    terminated = down(client, mode, recorded, progress, datetime.now(UTC))
+    terminated = down(client, mode, recorded, progress, datetime.now(UTC), deploy_id)
     if state is not None and state.kind == "runpod" and (mode != "expired" or recorded <= set(terminated)):
         remove_state(targets_path)
     print(f"terminated {len(terminated)} pod(s)" if terminated else "no turnbench pods to terminate")

@@ -1,9 +1,10 @@
 """The one dated price table: what a deployed target costs, as written into targets.toml's `billing`.
 
-The live price wins: a pod's `costPerHr` is what Runpod bills. The table below is only a fallback
-for when the API does not say (Runpod no longer publishes pod prices; these are third-party copies,
-notes §3), and the `source` field always tells which one was used and from when. analysis/ prices
-runs that recorded no price from this same table, and `turnbench compare` prices its emulators by it.
+The live price wins: a pod's `cost` (REST v2, USD/h while RUNNING) is what Runpod bills. The table
+below is only a fallback for when the API does not say (Runpod no longer publishes pod prices; these
+are third-party copies, notes §3), and the `source` field always tells which one was used and from
+when. analysis/ prices runs that recorded no price from this same table, and `turnbench compare`
+prices its emulators by it.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ SERVERLESS_SOURCE = (
 
 
 def pod_billing(cost_per_hr: float | None, gpu_type: str, cloud: str, gpu_count: int) -> dict[str, Any]:
-    """The pod's `billing` table: live `costPerHr` when Runpod gave one, else the dated fallback."""
+    """The pod's `billing` table: live `cost` when Runpod gave one, else the dated fallback."""
     if cost_per_hr:
-        return {"kind": "pod", "usd_per_hour": round(cost_per_hr, 4), "source": "live: runpod costPerHr"}
+        return {"kind": "pod", "usd_per_hour": round(cost_per_hr, 4), "source": "live: runpod cost"}
     # "ALL" may land on either cloud: assume the dearer Secure price rather than understate cost.
     priced_cloud = "SECURE" if cloud == "ALL" else cloud
     per_gpu = FALLBACK_USD_PER_GPU_HOUR.get((gpu_type, priced_cloud))

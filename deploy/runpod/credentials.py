@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 from deploy.errors import DeployError
 
-RUNPOD_KEY_ENV = "RUNPOD_API_KEY"  # the runpod SDK does not read it itself (notes §2.1)
+RUNPOD_KEY_ENV = "RUNPOD_API_KEY"  # the Bearer token of every REST v2 call
 ENGINE_KEY_ENV = "TURNBENCH_ENGINE_API_KEY"  # the harness reads the same variable (api_key_env)
 HF_TOKEN_ENV = "HF_TOKEN"
 
-# create_pod pastes docker_args and env values into its GraphQL text unescaped (runpod 1.12.0,
-# api/mutations/pods.py): a quote or backslash in a secret would break the mutation, or worse.
-_PASTE_SAFE = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
+# Env values travel as JSON, but an engine that takes its key as a flag (SGLang's --api-key) gets it
+# inside the pod's one `args` string, which Runpod splits on spaces without a shell: no quotes or spaces.
+_ARGS_SAFE = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
 
 
 @dataclass(frozen=True, repr=False)
@@ -55,12 +55,10 @@ class Credentials:
                 f"set {ENGINE_KEY_ENV} (e.g. `export {ENGINE_KEY_ENV}=$(openssl rand -hex 24)`): pods are public "
                 "behind Runpod's proxy, so the engines get --api-key; or pass --no-engine-api-key"
             )
-        if engine is not None and not _PASTE_SAFE.match(engine):
+        if engine is not None and not _ARGS_SAFE.match(engine):
             raise DeployError(
-                f"{ENGINE_KEY_ENV} may only hold letters, digits and ._~+/=- (Runpod's create_pod cannot carry "
-                f"quotes or spaces); generate one with `openssl rand -hex 24`"
+                f"{ENGINE_KEY_ENV} may only hold letters, digits and ._~+/=- (it is a flag in the pod's start "
+                f"command, which cannot carry quotes or spaces); generate one with `openssl rand -hex 24`"
             )
-        hf = env.get(HF_TOKEN_ENV, "").strip() or None
-        if hf is not None and not _PASTE_SAFE.match(hf):
-            raise DeployError(f"{HF_TOKEN_ENV} holds characters a Hugging Face token never has; check its value")
+        hf = env.get(HF_TOKEN_ENV, "").strip() or None  # an env value, sent as JSON: any character is fine
         return cls(runpod_key, engine if engine_key else None, hf)

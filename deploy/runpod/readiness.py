@@ -1,9 +1,10 @@
 """Waiting for engines on Runpod pods to really serve, which is much later than "Running".
 
-Two steps (notes §2.4): Runpod reports the pod RUNNING with its HTTP port routed, then the engine
-answers 200 on `/health` through the proxy. Until it listens the proxy says 502; SGLang says 503
-while it warms up; 404 and 524 (Cloudflare's 100 s timeout) also mean "not yet". A 70B model takes
-15-25 minutes on a fresh pod (notes §8), so the wait is long and says what it is waiting for.
+Two steps (notes §2.4): Runpod reports the pod RUNNING (after PROVISIONING and STARTING) with its
+HTTP port in `runtime.ports`, then the engine answers 200 on `/health` through the proxy. Until it
+listens the proxy says 502; SGLang says 503 while it warms up; 404 and 524 (Cloudflare's 100 s
+timeout) also mean "not yet". A 70B model takes 15-25 minutes on a fresh pod (notes §8), so the
+wait is long and says what it is waiting for.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ DEFAULT_PROXY_TEMPLATE = "https://{pod_id}-{port}.proxy.runpod.net"
 NOT_READY_STATUSES = frozenset({404, 502, 503, 524})  # anything else but 200 and 401/403 is also retried
 PROBE_TIMEOUT_S = 10.0  # one probe; the proxy's own limit is 100 s, far too long to wait on each poll
 PROGRESS_EVERY_S = 60.0  # a line at least this often, and whenever something changes
-GONE_STATUSES = ("EXITED", "TERMINATED")
+GONE_STATUSES = ("EXITED", "ERROR", "TERMINATED")  # REST v2 pod states a pod never leaves by itself
 # A 40-minute wait should survive a few failed status calls (network blip, API hiccup) in a row;
 # more than this, and the API or the key is really broken.
 API_FAILURES_TOLERATED = 5
@@ -128,12 +129,15 @@ def _step(client: RunpodClient, w: _Waiting, proxy: ProxyUrls, port: int, api_ke
             w.detail = f"status unknown, Runpod did not answer ({w.api_failures} in a row): {exc}"
             return
         w.api_failures = 0
-        if info is None or info.desired_status in GONE_STATUSES:
-            status = info.desired_status if info else "gone"
-            raise DeployError(f"the {w.engine} pod {w.pod_id} stopped ({status}) before it served; try again")
+        if info is None or info.status in GONE_STATUSES:
+            status = info.status if info else "gone"
+            raise DeployError(
+                f"the {w.engine} pod {w.pod_id} stopped ({status}) before it served; its log in the Runpod "
+                "console says why; try again"
+            )
         w.info = info
         if not info.serves(port):
-            w.detail = f"{info.desired_status.lower()}, port {port} not routed yet"
+            w.detail = f"{info.status.lower()}, port {port} not routed yet"
             return
         w.phase, w.detail = "health", "running, waiting for /health"
     ready, seen = probe(f"{proxy.base(w.pod_id, port)}/health", api_key)

@@ -1,7 +1,8 @@
 """`turnbench deploy status`: which turnbench pods exist, for how long, and what they cost so far.
 
-Cost so far is `uptimeSeconds x costPerHr`: what Runpod bills for GPU time since the pod last
-started (storage is extra and small). It is also where a pod's maximum lifetime shows as EXPIRED.
+Cost so far is `runtime.uptime x cost` (REST v2): what Runpod bills for GPU time since the pod
+last started (storage is extra and small); a pod that is not RUNNING shows 0 for both. It is also
+where a pod's maximum lifetime shows as EXPIRED.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def describe(pods: list[PodInfo], now: datetime) -> list[str]:
         else:
             lifetime = f"ends in {format_duration((name.until - now).total_seconds())}"
         uptime = format_duration(pod.uptime_seconds)
-        rows.append((pod.id, pod.name, pod.desired_status, uptime, f"{rate:.2f}", f"{cost:.2f}", lifetime))
+        rows.append((pod.id, pod.name, pod.status, uptime, f"{rate:.2f}", f"{cost:.2f}", lifetime))
     if not rows:
         return ["no turnbench pods in this Runpod account"]
     widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER) - 1)]

@@ -2,8 +2,10 @@
 terminates what it created: an error, a timeout, Ctrl-C, SIGTERM or SIGHUP, a second pod that failed after
 the first was made. `PodGuard` is that promise; `down` is the same for pods left by earlier runs.
 
-Only SIGKILL (or a power cut) can skip the guard; the state file and the pod names let
-`turnbench deploy down` clean up after that too.
+A pod can exist although its create never answered: Ctrl-C or a timeout during `POST /v2/pods`,
+or a 5xx from a create that went through. Pod names carry the deployment's id, so the guard finds
+those by name, and waits a little for one Runpod may still be making. Only SIGKILL (or a power cut)
+can skip the guard; the state file and the pod names let `turnbench deploy down` clean up after that too.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from deploy.errors import DeployError
-from deploy.runpod.client import PodInfo, RunpodClient
+from deploy.runpod.client import CreateUnsure, PodInfo, RunpodClient
 from deploy.runpod.lifetime import PodName
 
-TERMINATE_ATTEMPTS = 3  # a terminate that fails once (network blip) is retried before giving up loudly
+TERMINATE_ATTEMPTS = 3  # the client retries each call already; this is for a longer outage
 RETRY_PAUSE_S = 2.0
+# After a create that never answered, how long to look for the pod Runpod may still be making,
+# and how often. A create that landed is listed at once; this covers one still in flight.
+CREATE_SETTLE_S = 30.0
+CREATE_SETTLE_POLL_S = 0.5
 
 Progress = Callable[[str], None]
 
@@ -97,7 +103,8 @@ def terminate(client: RunpodClient, pods: dict[str, str], progress: Progress) ->
 class PodGuard:
     """Within `with PodGuard(...) as guard:`, every pod `add`ed (and any pod named for this
     deployment that Runpod made although its id never reached us, e.g. Ctrl-C during the create
-    call) is terminated on the way out, unless the block reached `guard.keep()`."""
+    call) is terminated on the way out, unless the block reached `guard.keep()`. Creates run
+    inside `guard.creating(name)`, so the guard knows when one may still land."""
 
     def __init__(
         self, client: RunpodClient, deploy_id: str, progress: Progress, on_change: Callable[[dict[str, str]], None]
@@ -108,10 +115,37 @@ class PodGuard:
         self._progress = progress
         self._on_change = on_change
         self._kept = False
+        self._in_flight: str | None = None  # the name of a create that may yet make a pod
 
     def add(self, pod_id: str, engine: str) -> None:
         self.pods[pod_id] = engine
         self._on_change(dict(self.pods))
+
+    @contextmanager
+    def creating(self, name: str) -> Iterator[None]:
+        """Around one create call: unless it answered (a pod id, or a refusal that made nothing),
+        the pod called `name` may exist or be on its way, and the exit looks for it."""
+        self._in_flight = name
+        try:
+            yield
+        except CreateUnsure:
+            raise
+        except DeployError:
+            self._in_flight = None  # Runpod refused: nothing was made
+            raise
+        self._in_flight = None
+
+    def terminate_strays(self) -> None:
+        """Terminate pods named for this deployment that are not the ones recorded: a create that
+        failed with 5xx and was retried may have made one (listed only later) besides the one kept."""
+        try:
+            strays = {pod.id: _engine(pod) for pod in self._named() if pod.id not in self.pods}
+        except DeployError as exc:  # not worth failing a deployment that serves: `down` finds them by name
+            self._progress(f"  could not look for extra pods: {exc}")
+            return
+        if strays:
+            self._progress(f"  terminating {len(strays)} extra pod(s) a retried create made")
+            terminate(self.client, strays, self._progress)
 
     def keep(self) -> None:
         self._kept = True
@@ -138,15 +172,38 @@ class PodGuard:
                 )
 
     def _all_pods(self) -> dict[str, str]:
+        """The recorded pods and those named for this deployment, after waiting (bounded) for the
+        pod of an unanswered create to show up."""
         pods = dict(self.pods)
-        try:
-            for pod in self.client.list_pods():
-                name = PodName.parse(pod.name)
-                if name is not None and name.deploy_id == self.deploy_id:
-                    pods.setdefault(pod.id, name.engine)
-        except DeployError as exc:  # the recorded pods are still terminated below
-            self._progress(f"  could not look for pods created but not recorded: {exc}")
+        waiting_for, deadline = self._in_flight, time.monotonic() + CREATE_SETTLE_S
+        if waiting_for:
+            self._progress(f"  looking for {waiting_for}, which Runpod may still be creating (up to "
+                           f"{CREATE_SETTLE_S:.0f}s)")  # fmt: skip
+        while True:
+            try:
+                named = self._named()
+            except DeployError as exc:  # the recorded pods are still terminated below
+                self._progress(f"  could not look for pods created but not recorded: {exc}")
+                return pods
+            for pod in named:
+                pods.setdefault(pod.id, _engine(pod))
+            if waiting_for is None or waiting_for in {p.name for p in named} or time.monotonic() >= deadline:
+                return pods
+            time.sleep(CREATE_SETTLE_POLL_S)
+
+    def _named(self) -> list[PodInfo]:
+        """Pods named for this deployment, whatever recorded them."""
+        pods = []
+        for pod in self.client.list_pods():
+            name = PodName.parse(pod.name)
+            if name is not None and name.deploy_id == self.deploy_id:
+                pods.append(pod)
         return pods
+
+
+def _engine(pod: PodInfo) -> str:
+    name = PodName.parse(pod.name)
+    return name.engine if name is not None else pod.name
 
 
 def _cause(exc: BaseException | None) -> str:
@@ -155,21 +212,25 @@ def _cause(exc: BaseException | None) -> str:
     return "Ctrl-C: " if isinstance(exc, KeyboardInterrupt) else ""
 
 
-def select(pods: list[PodInfo], mode: str, recorded: set[str], now: datetime) -> list[PodInfo]:
-    """The turnbench pods `down` should terminate: mode "all", "expired" or "recorded" (by id)."""
+def select(pods: list[PodInfo], mode: str, recorded: set[str], now: datetime, deploy_id: str = "") -> list[PodInfo]:
+    """The turnbench pods `down` should terminate: mode "all", "expired" or "recorded" (by id, or
+    named for the recorded deployment, which catches a pod whose create never answered)."""
     chosen = []
     for pod in pods:
         name = PodName.parse(pod.name)
         if name is None:  # not ours, whatever the user asked
             continue
-        if mode == "all" or (mode == "expired" and name.expired(now)) or (mode == "recorded" and pod.id in recorded):
+        ours = pod.id in recorded or (bool(deploy_id) and name.deploy_id == deploy_id)
+        if mode == "all" or (mode == "expired" and name.expired(now)) or (mode == "recorded" and ours):
             chosen.append(pod)
     return chosen
 
 
-def down(client: RunpodClient, mode: str, recorded: set[str], progress: Progress, now: datetime) -> list[str]:
+def down(
+    client: RunpodClient, mode: str, recorded: set[str], progress: Progress, now: datetime, deploy_id: str = ""
+) -> list[str]:
     """Terminate the selected pods; returns their ids. Raises if any is left running."""
-    chosen = select(client.list_pods(), mode, recorded, now)
+    chosen = select(client.list_pods(), mode, recorded, now, deploy_id)
     with signals_held():
         left = terminate(client, {p.id: p.name for p in chosen}, progress)
     if left:

@@ -32,8 +32,9 @@ def env(tmp_path: Path, fake: FakeRunpod) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     return {
         **base,
-        "HOME": str(home),  # the SDK reads ~/.runpod/config.toml at import: never a real one here
+        "HOME": str(home),  # never a real ~/.runpod or ~/.cache here
         "RUNPOD_API_BASE_URL": fake.url,
+        "TURNBENCH_RUNPOD_BACKOFF_S": "0.01",  # retries after 5xx and lost connections, in milliseconds
         "RUNPOD_API_KEY": FAKE_RUNPOD_KEY,
         "TURNBENCH_ENGINE_API_KEY": ENGINE_KEY,
         "HF_TOKEN": HF_TOKEN,

@@ -11,7 +11,7 @@ def test_the_live_price_wins() -> None:
     assert pod_billing(8.12, H100, "SECURE", 2) == {
         "kind": "pod",
         "usd_per_hour": 8.12,
-        "source": "live: runpod costPerHr",
+        "source": "live: runpod cost",
     }
 
 

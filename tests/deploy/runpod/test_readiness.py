@@ -10,47 +10,65 @@ from deploy.runpod.credentials import Credentials
 from deploy.runpod.readiness import ProxyUrls, probe, read_version, wait_until_ready
 from tests.deploy.fake_runpod import FAKE_RUNPOD_KEY, FakeRunpod
 
-POD = {"image_name": "lmsysorg/sglang:v0.5.23-cu129", "gpu_type_id": "NVIDIA H100 80GB HBM3",
-       "cloud_type": "SECURE", "gpu_count": 2, "ports": "8000/http"}  # fmt: skip
+POD = {"name": "turnbench-sglang-ab12cd34", "image": "lmsysorg/sglang:v0.5.23-cu129",
+       "gpu": {"id": "NVIDIA H100 80GB HBM3", "count": 2}, "cloud": "SECURE", "ports": ["8000/http"]}  # fmt: skip
 
 
 @pytest.fixture
-def client(fake: FakeRunpod, monkeypatch: pytest.MonkeyPatch) -> RunpodClient:
-    monkeypatch.setenv("RUNPOD_API_BASE_URL", fake.url)
-    return RunpodClient(Credentials(FAKE_RUNPOD_KEY, None, None))
+def client(fake: FakeRunpod) -> RunpodClient:
+    return RunpodClient(Credentials(FAKE_RUNPOD_KEY, None, None), base_url=fake.url, backoff_s=0.001)
 
 
-def test_waits_through_no_port_and_502_then_returns_the_pod(client: RunpodClient, fake: FakeRunpod) -> None:
+def test_waits_through_provisioning_starting_and_502_then_returns_the_pod(
+    client: RunpodClient, fake: FakeRunpod
+) -> None:
     fake.faults.health_after_probes = 2
-    pod_id = client.create_pod("the sglang pod", name="turnbench-sglang-ab12cd34", **POD)
+    pod_id = client.create_pod("the sglang pod", POD)
     lines: list[str] = []
     pods = wait_until_ready(client, {"sglang": pod_id}, ProxyUrls(fake.proxy_template()), 8000, None, 10, 0.01,
                             lines.append)  # fmt: skip
     assert pods["sglang"].id == pod_id and pods["sglang"].cost_per_hr == 7.98
     assert [line.split("] ", 1)[1] for line in lines] == [
-        f"sglang pod {pod_id}: running, port 8000 not routed yet",
+        f"sglang pod {pod_id}: provisioning, port 8000 not routed yet",
+        f"sglang pod {pod_id}: starting, port 8000 not routed yet",
         f"sglang pod {pod_id}: running, engine loading (/health: HTTP 502)",
         f"sglang pod {pod_id}: ready (/health 200)",
     ]
 
 
+def test_running_is_not_enough_without_the_port_in_runtime(client: RunpodClient, fake: FakeRunpod) -> None:
+    fake.faults.ports_routed = False
+    pod_id = client.create_pod("the sglang pod", POD)
+    with pytest.raises(DeployError, match=r"sglang: running, port 8000 not routed yet"):
+        wait_until_ready(client, {"sglang": pod_id}, ProxyUrls(fake.proxy_template()), 8000, None, 0.3, 0.02, print)
+    assert fake.health_auth == []  # never probed
+
+
 def test_a_few_failed_status_calls_do_not_end_a_long_wait(client: RunpodClient, fake: FakeRunpod) -> None:
-    pod_id = client.create_pod("the sglang pod", name="turnbench-sglang-ab12cd34", **POD)
-    fake.faults.pod_query_errors = 3
+    pod_id = client.create_pod("the sglang pod", POD)
+    fake.faults.server_errors = {"getPod": 3 * 5}  # three calls, each failing all 5 of its attempts
     lines: list[str] = []
     proxy = ProxyUrls(fake.proxy_template())
     assert (
         wait_until_ready(client, {"sglang": pod_id}, proxy, 8000, None, 10, 0.01, lines.append)["sglang"].id == pod_id
     )
     assert "Runpod did not answer (3 in a row)" in "".join(lines)
-    fake.faults.pod_query_errors = 100
-    other = client.create_pod("the sglang pod", name="turnbench-sglang-ab12cd34", **POD)
-    with pytest.raises(DeployError, match="Runpod refused reading pod"):
+    fake.faults.server_errors = {"getPod": 10**6}
+    other = client.create_pod("the sglang pod", {**POD, "name": "turnbench-sglang-ab12cd35"})
+    with pytest.raises(DeployError, match="Runpod answered HTTP 503 5 times while reading pod"):
         wait_until_ready(client, {"sglang": other}, proxy, 8000, None, 10, 0.01, lines.append)
 
 
+@pytest.mark.parametrize("status", ["EXITED", "ERROR"])
+def test_a_pod_that_exits_or_errors_is_not_waited_for(client: RunpodClient, fake: FakeRunpod, status: str) -> None:
+    fake.faults.stops_after_polls, fake.faults.stop_status = 1, status
+    pod_id = client.create_pod("the sglang pod", POD)
+    with pytest.raises(DeployError, match=f"stopped \\({status}\\) before it served; its log in the Runpod console"):
+        wait_until_ready(client, {"sglang": pod_id}, ProxyUrls(fake.proxy_template()), 8000, None, 10, 0.01, print)
+
+
 def test_a_pod_that_disappears_is_not_waited_for(client: RunpodClient, fake: FakeRunpod) -> None:
-    pod_id = client.create_pod("the sglang pod", name="turnbench-sglang-ab12cd34", **POD)
+    pod_id = client.create_pod("the sglang pod", POD)
     client.terminate_pod(pod_id)
     with pytest.raises(DeployError, match="stopped \\(gone\\) before it served"):
         wait_until_ready(client, {"sglang": pod_id}, ProxyUrls(fake.proxy_template()), 8000, None, 10, 0.01, print)
@@ -58,7 +76,7 @@ def test_a_pod_that_disappears_is_not_waited_for(client: RunpodClient, fake: Fak
 
 def test_the_timeout_names_what_each_engine_was_waiting_for(client: RunpodClient, fake: FakeRunpod) -> None:
     fake.faults.health_after_probes = None
-    pod_id = client.create_pod("the sglang pod", name="turnbench-sglang-ab12cd34", **POD)
+    pod_id = client.create_pod("the sglang pod", POD)
     with pytest.raises(DeployError, match=r"not ready after .*sglang: running, engine loading \(/health: HTTP 502\)"):
         wait_until_ready(client, {"sglang": pod_id}, ProxyUrls(fake.proxy_template()), 8000, None, 0.3, 0.05, print)
 
@@ -92,7 +110,7 @@ def test_a_refused_engine_key_is_an_error_not_a_wait() -> None:
 
 
 def test_versions_are_read_in_each_engines_dialect(client: RunpodClient, fake: FakeRunpod) -> None:
-    pod_id = client.create_pod("the sglang pod", name="turnbench-sglang-ab12cd34", **POD)
+    pod_id = client.create_pod("the sglang pod", POD)
     base = ProxyUrls(fake.proxy_template()).base(pod_id, 8000)
     assert read_version("sglang", base, None) == "0.5.23"
     assert read_version("vllm", "http://127.0.0.1:9", None) == "unknown"

@@ -1,4 +1,4 @@
-"""`deploy status`: uptime, cost so far (uptime x costPerHr) and lifetime of turnbench pods only."""
+"""`deploy status`: uptime, cost so far (runtime.uptime x cost) and lifetime of turnbench pods only."""
 
 from __future__ import annotations
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from deploy.runpod.client import PodInfo
-from deploy.runpod.teardown import select
+from deploy.runpod.client import PodInfo, RunpodClient
+from deploy.runpod.credentials import Credentials
+from deploy.runpod.teardown import PodGuard, select
 from deploy.state import state_path
 from tests.deploy.conftest import ROOT, deploy_command, error_lines, fast_up, leaked_secrets, run_deploy
-from tests.deploy.fake_runpod import CAPACITY_ERROR, FakeRunpod
+from tests.deploy.fake_runpod import CAPACITY_DETAIL, FAKE_RUNPOD_KEY, FakeRunpod, Problem
 
 
 def assert_clean_failure(
@@ -36,32 +38,65 @@ def assert_clean_failure(
 
 
 def test_a_refused_create_leaves_nothing(tmp_path: Path, fake: FakeRunpod, env: dict) -> None:
-    fake.faults.create_errors = {1: "Something went wrong. Please try again later or contact support."}
-    result = run_deploy(*fast_up(fake, tmp_path / "targets.toml"), env=env)
-    assert_clean_failure(result, fake, tmp_path, "Runpod refused creating the vllm pod: Something went wrong")
-    assert fake.created == []
+    fake.faults.create_errors = {1: Problem(400, "dataCenterIds: unknown data center")}
+    result = run_deploy(*fast_up(fake, tmp_path / "targets.toml", "--cloud", "ALL"), env=env)
+    assert_clean_failure(result, fake, tmp_path, "Runpod refused creating the vllm pod: dataCenterIds: unknown")
+    assert fake.created == [] and fake.answered("createPod") == [400]  # a broken rule is not tried elsewhere
 
 
-def test_no_capacity_says_what_to_try_instead(tmp_path: Path, fake: FakeRunpod, env: dict) -> None:
-    fake.faults.create_errors = {1: CAPACITY_ERROR}
+def test_no_capacity_anywhere_says_what_to_try_instead(tmp_path: Path, fake: FakeRunpod, env: dict) -> None:
+    fake.faults.availability = {"COMMUNITY": "NONE"}
+    fake.faults.create_errors = {1: Problem(400, CAPACITY_DETAIL)}
+    result = run_deploy(*fast_up(fake, tmp_path / "targets.toml", "--cloud", "ALL"), env=env)
+    assert_clean_failure(result, fake, tmp_path, "no free GPUs for the vllm pod: 2x NVIDIA H100 80GB HBM3 in SECURE "
+                         "cloud, COMMUNITY cloud")  # fmt: skip
+    assert "--cloud/--data-center/--gpu-type" in result.stderr and fake.answered("createPod") == [400]
+
+
+def test_no_balance_is_one_line(tmp_path: Path, fake: FakeRunpod, env: dict) -> None:
+    fake.faults.create_errors = {1: Problem(402, "insufficient balance")}
+    result = run_deploy(*fast_up(fake, tmp_path / "targets.toml", "--cloud", "ALL"), env=env)
+    assert_clean_failure(result, fake, tmp_path, "no balance left on the account")
+    assert fake.answered("createPod") == [402]  # no other cloud will do better
+
+
+def test_a_429_storm_that_never_ends_is_one_line(tmp_path: Path, fake: FakeRunpod, env: dict) -> None:
+    fake.faults.rate_limited = {"listGpuTypes": 10**6}
     result = run_deploy(*fast_up(fake, tmp_path / "targets.toml"), env=env)
-    assert_clean_failure(result, fake, tmp_path, "no free GPUs of that type")
-    assert "--cloud" in result.stderr
+    assert_clean_failure(result, fake, tmp_path, "kept answering 429 Too Many Requests")
+    assert fake.answered("listGpuTypes") == [429] * 8 and fake.created == []
 
 
 def test_when_the_second_create_fails_the_first_pod_is_terminated(tmp_path: Path, fake: FakeRunpod, env: dict) -> None:
-    fake.faults.create_errors = {2: CAPACITY_ERROR}
+    fake.faults.create_errors = {2: Problem(400, CAPACITY_DETAIL)}
     result = run_deploy(*fast_up(fake, tmp_path / "targets.toml"), env=env)
-    assert_clean_failure(result, fake, tmp_path, "while creating the sglang pod")
+    assert_clean_failure(result, fake, tmp_path, "no free GPUs for the sglang pod")
     assert len(fake.created) == 1 and fake.terminated == fake.created
     assert f"terminated vllm pod {fake.created[0]}" in result.stderr
 
 
+def test_a_create_that_failed_but_made_the_pod_leaves_nothing(tmp_path: Path, fake: FakeRunpod, env: dict) -> None:
+    """A 503 from a create that went through, and the client's own look for the pod fails too:
+    the guard looks again by name on the way out."""
+    fake.faults.create_errors = {1: Problem(503, "upstream", pod_made=True)}
+    fake.faults.server_errors = {"listPods": 5}  # each of the client's 5 tries
+    result = run_deploy(*fast_up(fake, tmp_path / "targets.toml"), env=env)
+    assert_clean_failure(result, fake, tmp_path, "creating the vllm pod may have made the pod")
+    assert len(fake.created) == 1 and fake.terminated == fake.created
+
+
 def test_a_pod_that_never_gets_its_port_times_out(tmp_path: Path, fake: FakeRunpod, env: dict) -> None:
-    fake.faults.ports_after_polls = None
+    fake.faults.ports_routed = False
     result = run_deploy(*fast_up(fake, tmp_path / "targets.toml", "--timeout", "1s"), env=env)
     assert_clean_failure(result, fake, tmp_path, "not ready after")
-    assert "port 8000 not routed yet" in error_lines(result.stderr)[0]
+    assert "running, port 8000 not routed yet" in error_lines(result.stderr)[0]
+    assert len(fake.terminated) == 2
+
+
+def test_a_pod_that_errors_ends_the_wait_and_both_pods(tmp_path: Path, fake: FakeRunpod, env: dict) -> None:
+    fake.faults.stops_after_polls, fake.faults.stop_status = 2, "ERROR"
+    result = run_deploy(*fast_up(fake, tmp_path / "targets.toml"), env=env)
+    assert_clean_failure(result, fake, tmp_path, "stopped (ERROR) before it served")
     assert len(fake.terminated) == 2
 
 
@@ -93,24 +128,43 @@ def test_a_signal_during_the_wait_terminates_both_pods(
     assert ("Ctrl-C" if sig == signal.SIGINT else sig.name) + ": terminating every pod" in stderr
 
 
-def test_ctrl_c_while_runpod_is_still_creating_finds_the_pod_by_its_name(
+def test_ctrl_c_while_runpod_is_still_answering_finds_the_pod_by_its_name(
     tmp_path: Path, fake: FakeRunpod, env: dict
 ) -> None:
     """The pod exists on Runpod but its id never reached us: the deployment's name finds it."""
     fake.faults.create_delay_s = 3.0
+    result = interrupted(fake, tmp_path, env, signal.SIGINT, lambda: len(fake.created) == 1)
+    assert_clean_failure(result, fake, tmp_path, "interrupted")
+    assert fake.terminated == fake.created
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_before_runpod_made_the_pod_still_leaves_none(
+    tmp_path: Path, fake: FakeRunpod, env: dict, sig: signal.Signals
+) -> None:
+    """The create was sent, the signal came, and only then did Runpod make the pod: the guard waits for it."""
+    fake.faults.create_lands_after_s = 0.8
+    result = interrupted(fake, tmp_path, env, sig, lambda: fake.create_requests == 1 and not fake.created)
+    assert_clean_failure(result, fake, tmp_path, "interrupted")
+    assert len(fake.created) == 1 and fake.terminated == fake.created
+    assert "which Runpod may still be creating" in result.stderr and result.returncode == 130
+
+
+def interrupted(
+    fake: FakeRunpod, tmp_path: Path, env: dict, sig: signal.Signals, when: Callable[[], bool]
+) -> subprocess.CompletedProcess[str]:
+    """`deploy up`, sent `sig` as soon as `when()` holds; its result once it has ended."""
     process = subprocess.Popen(
         deploy_command(*fast_up(fake, tmp_path / "targets.toml")),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
     )  # fmt: skip
     try:
-        wait_for(lambda: len(fake.created) == 1, process)
-        process.send_signal(signal.SIGINT)
+        wait_for(when, process)
+        process.send_signal(sig)
         stdout, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
-    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-    assert_clean_failure(result, fake, tmp_path, "interrupted")
-    assert fake.terminated == fake.created
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def test_the_engine_key_is_required_and_never_echoed(tmp_path: Path, fake: FakeRunpod, env: dict) -> None:
@@ -132,6 +186,18 @@ def test_an_unreachable_api_is_one_line(tmp_path: Path, fake: FakeRunpod, env: d
     assert_clean_failure(result, fake, tmp_path, "cannot reach Runpod's API")
 
 
+def test_a_pod_named_for_the_deployment_but_not_kept_is_terminated_once_it_serves(fake: FakeRunpod) -> None:
+    """What a create retried after a 5xx that was listed only later would leave: a second pod of one name."""
+    client = RunpodClient(Credentials(FAKE_RUNPOD_KEY, None, None), base_url=fake.url, backoff_s=0.001)
+    body = {"name": "turnbench-vllm-ab12cd34", "image": "i", "gpu": {"id": "NVIDIA H100 80GB HBM3", "count": 2}}
+    kept, stray = client.create_pod("the vllm pod", body), client.create_pod("the vllm pod", body)
+    lines: list[str] = []
+    guard = PodGuard(client, "ab12cd34", lines.append, lambda pods: None)
+    guard.add(kept, "vllm")
+    guard.terminate_strays()
+    assert fake.alive() == [kept] and fake.terminated == [stray] and f"  terminated vllm pod {stray}" in lines
+
+
 def test_down_selects_only_turnbench_pods() -> None:
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -143,6 +209,8 @@ def test_down_selects_only_turnbench_pods() -> None:
     assert [p.id for p in select(pods, "all", set(), now)] == ["a", "b", "d"]
     assert [p.id for p in select(pods, "expired", set(), now)] == ["b"]
     assert [p.id for p in select(pods, "recorded", {"a", "c"}, now)] == ["a"]
+    # A pod named for the recorded deployment is its own, even if its id was never recorded.
+    assert [p.id for p in select(pods, "recorded", {"a"}, now, deploy_id="1234abcd")] == ["a", "b"]
 
 
 def wait_for(condition: object, process: subprocess.Popen[str], timeout: float = 60) -> None:
