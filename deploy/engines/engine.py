@@ -33,8 +33,9 @@ class Engine:
     owned_by: str | None  # what its /v1/models cards say in `owned_by`; None: not recognisable by them
     version_path: str | None  # GET: JSON whose "version" is the engine's own; None: no such endpoint
     flush_path: str | None  # POST: drop the whole prefix cache; None: no such endpoint
-    # The key sent with a flush as `Authorization: Bearer`: the target's API key, or none.
-    flush_key: Literal["api_key", "none"]
+    # The key sent with a flush as `Authorization: Bearer`: the target's API key; its admin key when
+    # it has one, else its API key ("admin_api_key"); or none.
+    flush_key: Literal["api_key", "admin_api_key", "none"]
     metric_prefix: str  # every engine metric turnbench keeps starts with it; "" when none is read
     # Prometheus name as scraped (counters with `_total`) -> COMMON_METRICS name; the current name of
     # each quantity first, older releases' names after it.
@@ -67,8 +68,11 @@ class Engine:
             raise KeyError(f"{self.name} reports no {common!r} metric")
         return names
 
-    def flush_headers(self, api_key: str | None) -> dict[str, str]:
-        """The headers of a flush request, given the target's API key (None when it has none)."""
-        if api_key and self.flush_key == "api_key":
-            return {"Authorization": f"Bearer {api_key}"}
-        return {}
+    def flush_headers(self, api_key: str | None, admin_api_key: str | None = None) -> dict[str, str]:
+        """The headers of a flush request, given the target's API key and admin key (None when it has none)."""
+        key = None
+        if self.flush_key == "api_key":
+            key = api_key
+        elif self.flush_key == "admin_api_key":
+            key = admin_api_key or api_key
+        return {"Authorization": f"Bearer {key}"} if key else {}

@@ -8,11 +8,12 @@ SGLANG = Engine(
     name="sglang",
     owned_by="sglang",
     version_path="/get_server_info",  # the server's arguments, "version" among them
-    # SGLang 0.5 refuses it with a 400 while requests run or wait.
+    # GET or POST; SGLang 0.5 refuses it with a 400 while requests run or wait (0.5.23 http_server.py).
     flush_path="/flush_cache",
-    # SGLang 0.5 checks --admin-api-key here when the server has one, else --api-key; deploy.parity
-    # starts it with --api-key only, so the API key is the one to send.
-    flush_key="api_key",
+    # /flush_cache is AuthLevel.ADMIN_OPTIONAL (http_server.py 0.5.23): with --admin-api-key set only
+    # that key opens it (--api-key is refused), else --api-key, else it is open
+    # (srt/utils/auth.py decide_request_auth, 0.5.23). deploy.parity starts it with --api-key only.
+    flush_key="admin_api_key",
     metric_prefix="sglang:",
     metric_names={
         "sglang:cache_hit_rate": "cache_hit_rate",  # a gauge over recent batches (SGLang 0.5)
