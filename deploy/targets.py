@@ -3,7 +3,8 @@
 One `[[target]]` table per engine (DESIGN.md): name, engine, base_url, model, api_key_env (the
 NAME of an environment variable, never the key), metrics_url, gpu_type, gpu_count, billing
 (`{kind = "pod", usd_per_hour = ...}` or `{kind = "serverless", usd_per_gpu_second = ...}`) and
-launch (image, flags, versions) for the record.
+launch (image, flags, versions) for the record. Optional: admin_key_env, the NAME of the variable
+holding the key an SGLang started with --admin-api-key wants for its cache flush.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Target:
     gpu_count: int = 1
     billing: dict[str, Any] = field(default_factory=dict)
     launch: dict[str, Any] = field(default_factory=dict)
+    admin_key_env: str | None = None  # NAME of the variable with the engine's admin key (cache flush), never the key
 
     @property
     def usd_per_hour(self) -> float:
@@ -43,7 +45,9 @@ class Target:
 
     def to_toml(self) -> str:
         lines = ["[[target]]"]
-        for key in ("name", "engine", "base_url", "model", "api_key_env", "metrics_url", "gpu_type", "gpu_count"):
+        keys = ("name", "engine", "base_url", "model", "api_key_env", "admin_key_env", "metrics_url", "gpu_type",
+                "gpu_count")  # fmt: skip
+        for key in keys:
             value = getattr(self, key)
             if value not in (None, ""):
                 lines.append(f"{key} = {json.dumps(value)}")

@@ -3,8 +3,10 @@
 This is the main job. By default it searches each target's capacity: conversations arrive at a
 rate (open loop), and the rate is bracketed, then bisected, until the highest rate that held the
 SLO is known to +-10%. The targets' levels run side by side (or one at a time, alternating who
-goes first), each after the target's prefix cache was flushed, so neither is measured warm from
-the other's traffic or from a different moment. With `--rate` or `-u` it is a fixed-load
+goes first), each after the target's prefix cache was flushed (turnbench.cache_flush), so neither is
+measured warm from the other's traffic or from a different moment; a level whose flush did not
+happen (or every level, with --salt) begins its prompts with a run-unique salt instead
+(harness.scenario.salt), so it starts cold all the same. With `--rate` or `-u` it is a fixed-load
 comparison instead: each target runs `--repeats` times in A B B A order. With no targets file it
 starts both emulated engines locally, so a new user sees the whole answer without a GPU.
 """
@@ -14,18 +16,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.engines import engine_named
 from deploy.targets import Target, TargetsError, load_targets
 from harness.slo import DEFAULT_SLO, Slo, SloError
+from turnbench.cache_flush import CacheFlush, flush_cache
 from turnbench.level_run import LevelError, LevelRun, LevelSettings, Load, run_level, stop_all
 from turnbench.search import CapacitySearch, SearchSettings
 
@@ -65,6 +65,9 @@ def add_compare_parser(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--warmup", default="auto", help="unjudged start of each level (default: one conversation)")
     compare.add_argument("--one-at-a-time", action="store_true",
                          help="one level at a time (default: side by side, each on its own server)")  # fmt: skip
+    compare.add_argument("--salt", action="store_true",
+                         help="salt every run's prompts (Locust's --cache-salt auto), flushed or not (default: "
+                              "only runs whose cache flush did not happen)")  # fmt: skip
     search = compare.add_argument_group("capacity search (the default)")
     search.add_argument("--start-rate", default="auto", help="conversations/hour of the first level")
     search.add_argument("--resolution", type=float, default=0.10, help="stop within this share (default 0.10)")
@@ -109,18 +112,10 @@ def conversation_shape(scenario: str, think_time_scale: float, max_tokens: int, 
 
 
 def flush(target: Target) -> bool | None:
-    """Ask the engine to drop its prefix cache; None when the engine has no such endpoint."""
-    engine = engine_named(target.engine)
-    if engine.flush_path is None:
-        return None
-    headers = engine.flush_headers(os.environ.get(target.api_key_env) if target.api_key_env else None)
-    try:
-        url = f"{target.base_url}{engine.flush_path}"
-        request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return bool(response.status == 200)
-    except Exception:  # recorded as "not flushed"
-        return False
+    """Ask the engine to drop its prefix cache (turnbench.cache_flush): True when it did, None when it has no
+    such endpoint, False otherwise."""
+    done = flush_cache(target)
+    return None if done.result == "unsupported" else done.flushed
 
 
 @contextlib.contextmanager
@@ -267,18 +262,21 @@ def _run_round(levels: list[tuple[Target, Load]], args: argparse.Namespace, sett
                folder: Path) -> list[tuple[Target, LevelRun]]:  # fmt: skip
     def one(target: Target, load: Load) -> tuple[Target, LevelRun]:
         began = time.time()
-        flushed = flush(target)
+        cache = flush_cache(target)
+        salt = _salt(args, settings, cache)
         out = folder / target.name
         rate = f"{load.conversations_per_hour:.0f}ph" if load.conversations_per_hour is not None else f"{load.users}u"
         log_path = folder / f"{target.name}-{rate}-{int(began)}.locust.log"
         seconds = f"{settings.warmup_s:g}s + {load.window_s(settings):.0f}s"
-        print(f"turnbench compare: {target.name}: cache flushed: {flushed}; {load.describe()} for {seconds} "
-              f"(Locust's output: {log_path})", flush=True)  # fmt: skip
+        how = "" if cache.flushed and cache.attempts == 1 else f"flush {cache.describe()}; "
+        how += "prompts salted; " if salt else ""
+        print(f"turnbench compare: {target.name}: cache flushed: {cache.flushed}; {how}{load.describe()} for "
+              f"{seconds} (Locust's output: {log_path})", flush=True)  # fmt: skip
         try:
-            level = run_level(target, load, settings, out, flushed, began, log_path)
+            level = run_level(target, load, settings, out, cache.flushed, began, log_path, salt)
         except LevelError as exc:
             raise CompareError(str(exc)) from exc
-        _record_target(level.run_dir, target, flushed)
+        _record_target(level.run_dir, target, cache)
         return target, level
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -291,6 +289,16 @@ def _run_round(levels: list[tuple[Target, Load]], args: argparse.Namespace, sett
         except BaseException:  # Ctrl-C or a failed level: the other target's level must not run on unwatched
             stop_all()
             raise
+
+
+def _salt(args: argparse.Namespace, settings: LevelSettings, cache: CacheFlush) -> str:
+    """The level's --cache-salt: auto when its flush did not happen (or with --salt); none when the user passed
+    their own after --, which every level then gets as it is."""
+    from harness.run.command import locust_value
+
+    if locust_value(settings.locust_args, "--cache-salt") is not None:
+        return ""
+    return "auto" if args.salt or not cache.flushed else ""
 
 
 def _judge(level: LevelRun, slo: Slo, idle_timeout_s: float) -> tuple[bool, str]:
@@ -312,11 +320,12 @@ def _judge(level: LevelRun, slo: Slo, idle_timeout_s: float) -> tuple[bool, str]
     return judged.meets_slo, judged.why
 
 
-def _record_target(run_dir: Path, target: Target, flushed: bool | None) -> None:
+def _record_target(run_dir: Path, target: Target, cache: CacheFlush) -> None:
     """Add what only the targets file knows (billing, GPUs, launch flags) and the flush to run.json."""
 
     def add(info: dict[str, Any]) -> None:
-        info["cache_flushed"] = flushed
+        info["cache_flushed"] = cache.flushed
+        info["cache_flush"] = cache.record()
         info["target"].update(gpu_type=target.gpu_type, gpu_count=target.gpu_count, launch=target.launch)
         if target.billing:
             info["target"]["billing"] = target.billing

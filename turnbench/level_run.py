@@ -98,11 +98,12 @@ class LevelError(Exception):
 
 
 def run_level(target: Target, load: Load, settings: LevelSettings, out: Path, flushed: bool | None,
-              began: float, log_path: Path) -> LevelRun:  # fmt: skip
-    """Run one level into a new run directory under `out`; `began` is when the flush before it started."""
+              began: float, log_path: Path, cache_salt: str = "") -> LevelRun:  # fmt: skip
+    """Run one level into a new run directory under `out`; `began` is when the flush before it started;
+    `cache_salt`, when given, is the level's Locust --cache-salt (harness.scenario.salt)."""
     out.mkdir(parents=True, exist_ok=True)
     before = set(out.iterdir())
-    command = level_command(target, load, settings, out)
+    command = level_command(target, load, settings, out, cache_salt)
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         LIVE.add(process)
@@ -119,7 +120,7 @@ def run_level(target: Target, load: Load, settings: LevelSettings, out: Path, fl
     return LevelRun(created[-1], load, time.time() - began, stopped, flushed, process.returncode)
 
 
-def level_command(target: Target, load: Load, settings: LevelSettings, out: Path) -> list[str]:
+def level_command(target: Target, load: Load, settings: LevelSettings, out: Path, cache_salt: str = "") -> list[str]:
     seconds = settings.warmup_s + load.window_s(settings)
     command = [
         sys.executable, "-m", "turnbench", "run", "--host", target.base_url, "--scenario", settings.scenario,
@@ -140,8 +141,9 @@ def level_command(target: Target, load: Load, settings: LevelSettings, out: Path
         command += ["--price-usd-per-hour", f"{target.usd_per_hour:g}"]
     if settings.processes:
         command += ["--processes", settings.processes]
-    if settings.locust_args:
-        command += ["--", *settings.locust_args]
+    locust_args = [*settings.locust_args, *(("--cache-salt", cache_salt) if cache_salt else ())]
+    if locust_args:
+        command += ["--", *locust_args]
     return command
 
 

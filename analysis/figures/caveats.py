@@ -7,8 +7,9 @@ sentence. They are checked on every report, and the report shows all that fired 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from analysis.figures.per_target import TargetAnalysis
 from analysis.figures.ratios import Comparison
@@ -82,13 +83,14 @@ def caveats(targets: Sequence[TargetAnalysis], comparisons: Sequence[Comparison]
             )
         if target.run.limits:
             found.append(Caveat("locust_csv_only", (label,), f"{label}: {target.run.limits}"))
-    flushed = {t.label: t.run.info.get("cache_flushed") for t in targets if t.run.info}
-    if len(set(flushed.values())) > 1:
-        states = ", ".join(f"{label}: {_flush_state(value)}" for label, value in flushed.items())
+    # A salted run starts as cold as a flushed one: its shared context matches nothing cached before it.
+    started = {t.label: _start_state(t.run.info) for t in targets if t.run.info}
+    if len({cold for cold, _ in started.values()}) > 1:
+        states = ", ".join(f"{label}: {state}" for label, (_, state) in started.items())
         found.append(
             Caveat(
                 "cache_state_differs",
-                tuple(flushed),
+                tuple(started),
                 f"The prefix cache started in different states ({states}); early turns are not comparable.",
             )
         )
@@ -108,9 +110,14 @@ def caveats(targets: Sequence[TargetAnalysis], comparisons: Sequence[Comparison]
     return found
 
 
-def _flush_state(value: object) -> str:
+def _start_state(info: Mapping[str, Any]) -> tuple[bool | None, str]:
+    """(whether the run started from a cold cache, None when unknown; how it is said)."""
+    salt = info.get("cache_salt")
+    if isinstance(salt, Mapping) and salt.get("on"):
+        return True, "salted"
+    value = info.get("cache_flushed")
     if value is True:
-        return "flushed before the run"
+        return True, "flushed before the run"
     if value is False:
-        return "not flushed"
-    return "unknown"
+        return False, "not flushed"
+    return None, "unknown"

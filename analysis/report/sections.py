@@ -21,7 +21,7 @@ from analysis.figures.findings import Findings
 from analysis.figures.per_target import ConnectionFigures, TargetAnalysis
 from analysis.figures.ratios import METRICS, Comparison, group_phrase
 from analysis.figures.turns import ALL_TURNS, LATER_TURNS, TurnFigures
-from analysis.report import capacity_blocks
+from analysis.report import cache_state, capacity_blocks
 from analysis.report.document import Block, Bullets, Heading, Image, Paragraph, Table
 from analysis.report.plots import Plot
 
@@ -90,8 +90,9 @@ def blocks(findings: Findings, plots: Sequence[Plot]) -> list[Block]:
 
 
 def _warnings(findings: Findings) -> list[Caveat]:
-    """The caveats the page shows: the emulator's is the notice at the top, said once."""
-    return [c for c in findings.caveats if c.kind != "emulated_engine"]
+    """The caveats the page shows (the emulator's is the notice at the top, said once), and the runs that started
+    neither flushed nor salted."""
+    return [*(c for c in findings.caveats if c.kind != "emulated_engine"), *cache_state.warnings(findings)]
 
 
 def _per_turn(findings: Findings) -> list[Block]:
@@ -155,6 +156,7 @@ def _target(target: TargetAnalysis, findings: Findings) -> list[Block]:
             f"window: {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(start))} UTC, {fmt.seconds(end - start)}"
         )
     facts.append(f"price: {target.cost.price.describe()}")
+    facts.append(cache_state.cache_start(target).line())
     facts.append(
         "data: " + ("Locust CSVs only (bucketed percentiles)" if run.locust_only else "requests.csv (raw samples)")
     )

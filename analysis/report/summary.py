@@ -19,6 +19,7 @@ from analysis.figures.findings import Findings
 from analysis.figures.per_target import TargetAnalysis
 from analysis.figures.ratios import Comparison, group_phrase
 from analysis.figures.turns import LATER_TURNS
+from analysis.report import cache_state
 from analysis.report.answer import answer, capacity_cell, interval_text, month, where_each_wins
 from analysis.report.plots import Plot
 
@@ -43,7 +44,7 @@ def summary_dict(findings: Findings, plots: Sequence[Plot], report_dir: Path) ->
             "capacity_ratios": [dataclasses.asdict(r) for r in findings.capacity_ratios],
             "compared_at": findings.compared_at or None,
             "comparisons": [_comparison(c) for c in findings.comparisons],
-            "warnings": [dataclasses.asdict(c) for c in findings.caveats],
+            "warnings": [dataclasses.asdict(c) for c in (*findings.caveats, *cache_state.warnings(findings))],
             "plots": {
                 p.name: {"file": p.path.relative_to(report_dir).as_posix() if p.path else None, "skipped": p.skipped}
                 for p in plots
@@ -73,6 +74,7 @@ def _target(target: TargetAnalysis) -> dict[str, Any]:
         "connections": [dataclasses.asdict(c) for c in target.connections],  # [] when not recorded
         "completion_tokens_p50": target.completion_tokens_p50,
         "lagged_turns": target.lagged_turns,  # left out of latency figures: the load generator lagged
+        "cache_start": cache_state.cache_start(target).as_dict(),  # flushed or salted, per run
     }
 
 
@@ -181,8 +183,10 @@ def terminal_text(findings: Findings, report_path: Path) -> str:
         lines.append(f"per turn, {findings.compared_at}:")
     for comparison in findings.comparisons:
         lines += [f"verdict: {row.verdict}" for row in comparison.headline()]
+    lines += [f"{t.label}: {cache_state.cache_start(t).line()}" for t in findings.targets]
     # The emulator notice is said once, above; the per-target caveat would repeat it.
     lines += [f"warning: {c.message}" for c in findings.caveats if c.kind != "emulated_engine"]
+    lines += [f"warning: {c.message}" for c in cache_state.warnings(findings)]
     lines.append(f"report: {report_path}")
     return "\n".join(lines)
 

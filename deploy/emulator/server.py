@@ -27,6 +27,12 @@ from deploy.emulator.profile import Profile, load_profile
 from deploy.emulator.truth import Truth
 from deploy.engines import LAUNCHABLE
 
+# What SGLang 0.5's /flush_cache answers, flushed (200) or not (400) alike (http_server.py flush_cache).
+SGLANG_FLUSH_TEXT = (
+    b"Cache flushed.\nPlease check backend logs for more details. "
+    b"(When there are running or waiting requests, the operation will not be performed.)\n"
+)
+
 
 @dataclass(frozen=True)
 class EmulatorConfig:
@@ -123,13 +129,15 @@ class Emulator:
             responder.send(404, b'{"detail":"Not Found"}')
 
     def _flush(self, responder: Responder) -> None:
-        flushed = self.engine.cache.reset()
         if self.config.engine == "sglang":
-            # SGLang 0.5 refuses to flush while requests are running, with a 400 and a plain message.
-            ok = flushed and not self.engine.running
-            responder.send(200 if ok else 400, b"Cache flushed.\n" if ok else b"Cache not flushed.\n", "text/plain")
+            # SGLang 0.5 flushes only when no request runs or waits, and leaves the cache as it is otherwise
+            # (its scheduler's flush_cache): 400 then, with the same text as a 200.
+            idle = not self.engine.running and not self.engine.waiting
+            if idle:
+                self.engine.cache.reset()
+            responder.send(200 if idle else 400, SGLANG_FLUSH_TEXT, "text/plain")
         else:
-            responder.send(200 if flushed else 400, b"")
+            responder.send(200 if self.engine.cache.reset() else 400, b"")
 
 
 def _json(obj: object) -> bytes:

@@ -29,6 +29,7 @@ from harness.plugin.options import options_of
 from harness.plugin.plugin import plugin_for
 from harness.plugin.turn_entries import CHAT_NAME, fire_turn_rows
 from harness.scenario.conversation import Conversation
+from harness.scenario.salt import salted
 from harness.scenario.scenario import ConversationPlan, PlannedTurn, ScenarioError, shared_scenario
 
 _user_numbers = itertools.count()  # only for a user outside a turnbench environment (no init event)
@@ -65,6 +66,7 @@ class ChatUser(FastHttpUser):
         self.max_tokens = options.max_tokens
         self.min_tokens = options.min_tokens
         self.target = options.target_name
+        self.salt = options.turnbench_cache_salt  # the test's, chosen by the master (harness.scenario.salt)
         self.conversations = 0
         self.arrivals = plugin_for(self.environment).arrivals  # None: closed loop
         if self.arrivals is not None:
@@ -89,7 +91,8 @@ class ChatUser(FastHttpUser):
         system = self.plan.system_prompt
         if system is None:
             system = self.plan_source.system_message(self.user_number)
-        self.conversation = Conversation(f"{worker}-u{self.user_number}-c{self.conversations}", system)
+        conversation_id = f"{worker}-u{self.user_number}-c{self.conversations}"
+        self.conversation = Conversation(conversation_id, salted(system, self.salt))
         self.turn = 0
         self.failed_turns = 0
         self.started_at = time.time()

@@ -39,6 +39,9 @@ class TurnbenchOptions:
     target_name: str = _option("", "a name for the target in records and reports", ui=True)
     engine: str = _option("", "vllm, sglang or openai; empty: ask the server", ui=True)
     api_key_env: str = _option("", "NAME of the environment variable holding the API key")
+    cache_salt: str = _option("off", "begin every prompt with a short salt, so that no prefix cache holds "
+                              "anything of this run from before: auto (a new one each test), off, or the "
+                              "text itself", ui=True)  # fmt: skip
     first_token_timeout: float = _option(300.0, "seconds a turn may wait for a token")
     stall_timeout: float = _option(60.0, "seconds of silence allowed mid-answer")
     turnbench_out: str = _option("runs", "folder under which each test gets a run directory")
@@ -47,6 +50,8 @@ class TurnbenchOptions:
                                             "its choice")  # fmt: skip
     turnbench_load_processes: int = _option(0, "set by the master at each test start: how many processes share "
                                             "--arrival-rate (0: not told, one)")  # fmt: skip
+    turnbench_cache_salt: str = _option("", "set by the master at each test start: the salt this test's "
+                                        "prompts begin with, from --cache-salt")  # fmt: skip
     turnbench_run_time: float = _option(0.0, "stop the test after this many seconds, letting users finish their "
                                         "turns and workers send their last records (Locust's own -t quits "
                                         "workers without waiting for them)")  # fmt: skip

@@ -6,7 +6,8 @@ Importing this module (every locustfile does, through `harness.plugin.chat_user`
 - on workers and local runners: a record buffer fed by the `request` event, a lag probe, and a
   greenlet that ships both to the master (`test_start`, `test_stop`);
 - on the master (or local runner): a run directory per test with `run.json`, `requests.csv`,
-  `conversations.csv` and `server_metrics.csv`, finished when the test stops and closed on quit;
+  `conversations.csv` and `server_metrics.csv`, finished when the test stops and closed on quit,
+  and the test's cache salt, passed on to the workers (harness.plugin.cache_salt);
 - the exit code: non-zero when more turns failed than `--max-failure-rate` allows.
 Listeners are registered at import (module level) so that on quit they run after the runner's
 own, when the workers' last records have arrived (notes/locust.md 6.1).
@@ -33,6 +34,7 @@ from harness.plugin.arrivals import (
     summed,
     tell_load_processes,
 )
+from harness.plugin.cache_salt import choose_salt, describe_salt
 from harness.plugin.drain import Drain
 from harness.plugin.options import DEFAULTS, add_options, options_of, reread_options
 from harness.plugin.quiet_loop import prepare_for_load
@@ -159,15 +161,19 @@ class TurnbenchPlugin:
         self.recorder = RunRecorder(
             self.run_dir, target, self.scenario_info, _locust_options(self.environment), self.server,
             lag_limit_ms=options.lag_limit_ms, load=load_of(self.environment),
+            cache_salt=describe_salt(options, self._scenario_name()),
         )  # fmt: skip
         log.info("turnbench: recording this test in %s", self.run_dir)
 
+    def _scenario_name(self) -> str:
+        options = options_of(self.environment)
+        return options.scenario or next((getattr(cls, "scenario", "") for cls in self.environment.user_classes), "")
+
     def _describe_scenario(self) -> dict[str, Any]:
         """The master builds the scenario too (once), so run.json describes it in every mode."""
-        options = options_of(self.environment)
-        name = options.scenario or next((getattr(cls, "scenario", "") for cls in self.environment.user_classes), "")
+        name = self._scenario_name()
         try:
-            return shared_scenario(name, options.tokenizer).describe()
+            return shared_scenario(name, options_of(self.environment).tokenizer).describe()
         except Exception as exc:  # the users will report it; the record says what happened
             return {"name": name, "error": str(exc)}
 
@@ -271,6 +277,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     if plugin.is_master:
         plugin.close()  # a previous test started from the web UI
         tell_load_processes(environment)  # before Locust sends its spawn messages to the workers
+        choose_salt(environment)  # likewise: every process's conversations begin with the same salt
     reread_options(environment)
     if plugin.drain is not None:
         plugin.drain.restart()

@@ -162,6 +162,23 @@ class ArrivalCounts(TypedDict):
     lines: int  # users that held the conversations
 
 
+class CacheFlushInfo(TypedDict):
+    """How the prefix cache was flushed before the run (turnbench compare; turnbench.cache_flush)."""
+
+    result: Literal["flushed", "busy", "unsupported", "failed"]  # busy: the engine never went idle in time
+    attempts: int  # flush requests sent (0: the engine has no flush endpoint)
+    seconds: float  # from the first request to the answer that decided
+    detail: str  # the last answer or error, for people; "" when flushed at once
+
+
+class CacheSaltInfo(TypedDict):
+    """Whether every prompt of the run began with a run-unique salt (harness.scenario.salt); never its text."""
+
+    on: bool
+    kind: Literal["off", "auto", "given"]  # --cache-salt: auto (new each run), off, or a text given
+    tokens: int  # the salt's tokens in the scenario's tokenizer (0 when off)
+
+
 class RunInfo(TypedDict):
     turnbench_version: str
     run_id: str
@@ -174,6 +191,8 @@ class RunInfo(TypedDict):
     status: RunStatus
     load_generator: LoadGeneratorHealth | None
     cache_flushed: NotRequired[bool | None]  # a flush was requested before the run, and succeeded
+    cache_flush: NotRequired[CacheFlushInfo]  # what the flush before it did (turnbench compare)
+    cache_salt: NotRequired[CacheSaltInfo]  # every run since salting came in
     turns: NotRequired[int]  # turn rows the master received (requests.csv)
     failed_turns: NotRequired[int]
     reconciliation: NotRequired[Reconciliation]

@@ -17,6 +17,7 @@ from typing import Any
 from harness.recording.lag_probe import LagHistogram
 from harness.recording.run_dir import (
     RUN_JSON,
+    CacheSaltInfo,
     LagWindow,
     LoadGeneratorHealth,
     LoadInfo,
@@ -37,6 +38,7 @@ class RunRecorder:
         server: dict[str, Any],
         lag_limit_ms: float,
         load: LoadInfo | None = None,
+        cache_salt: CacheSaltInfo | None = None,
     ) -> None:
         self.path = run_dir / RUN_JSON
         self.lag_limit_ms = lag_limit_ms
@@ -54,6 +56,8 @@ class RunRecorder:
         }
         if load is not None:  # the plugin always says; library use may not
             self.info["load"] = load
+        if cache_salt is not None:
+            self.info["cache_salt"] = cache_salt
         self.write()
 
     def finish(

@@ -154,6 +154,10 @@ class Scenario:
         """
         return self._shared_part_tokens
 
+    def tokens_in(self, text: str) -> int:
+        """Tokens of a text on its own (a salt), in the scenario's tokenizer; at start-up only."""
+        return self._tokenizer.count(text) if self._tokenizer is not None else 0
+
     def plan(self, rng: random.Random) -> ConversationPlan:
         """One conversation: turns, questions, think times, output lengths and branch points."""
         if self.recorded:

@@ -50,11 +50,14 @@ def scaled_profile(folder: Path, factor: float, max_running: int | None = None) 
 
 @dataclass(frozen=True)
 class Engine:
-    """One emulated vLLM target of a test: its name in targets.toml, its profile, its faults."""
+    """One emulated target of a test: its name in targets.toml, its profile, its faults; a vLLM emulator unless
+    it says otherwise, and named in targets.toml as the engine it emulates unless `engine` says otherwise."""
 
     name: str
     profile: Path
     faults: str = ""  # `turnbench emulate --faults`, e.g. "http_5xx=0.2"
+    emulates: str = "vllm"  # `turnbench emulate --engine`
+    engine: str = ""  # targets.toml's engine, e.g. "openai" for a server turnbench can assume nothing of
 
 
 @contextlib.contextmanager
@@ -64,8 +67,10 @@ def emulated_targets(folder: Path, engines: Sequence[Engine]) -> Iterator[Path]:
         targets = []
         for engine in engines:
             faults = ("--faults", engine.faults) if engine.faults else ()
-            url = stack.enter_context(running_emulator("vllm", "--profile", str(engine.profile), *faults))
-            targets.append(Target(engine.name, "vllm", url, "emulated", billing=dict(BILLING)))
+            url = stack.enter_context(running_emulator(engine.emulates, "--profile", str(engine.profile), *faults))
+            targets.append(
+                Target(engine.name, engine.engine or engine.emulates, url, "emulated", billing=dict(BILLING))
+            )
         path = folder / "targets.toml"
         write_targets(path, targets)
         yield path

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
 
+from deploy.emulator.process import running_emulator
 from harness.client.chat_client import ChatClient
 from harness.client.request import ChatRequest, Message, user_message
 from harness.client.turn_result import ErrorKind
@@ -132,6 +135,26 @@ def test_health_models_metrics_and_flush(emulator: tuple[str, str]) -> None:
     flush = "/reset_prefix_cache" if engine == "vllm" else "/flush_cache"
     assert http(f"{url}{flush}", b"", method="POST")[0] == 200
     assert json.loads(http(f"{url}/emulator/stats")[1])["cache_tokens"] == 0
+
+
+def test_sglangs_flush_is_refused_while_a_request_runs_and_keeps_the_cache() -> None:
+    with running_emulator("sglang", "--profile", "fast", "--model", MODEL) as url:
+        ChatClient.standalone(url).send(ChatRequest(MODEL, [user_message("keep me " * 40)], 2))
+        held = json.loads(http(f"{url}/emulator/stats")[1])["cache_tokens"]
+        assert held > 0
+        long_answer = ask(max_tokens=50, ignore_eos=True)  # 50 steps of 20 ms on the fast profile
+        streaming = threading.Thread(target=http, args=(f"{url}/v1/chat/completions", long_answer))
+        streaming.start()
+        deadline = time.monotonic() + 10
+        while json.loads(http(f"{url}/emulator/stats")[1])["running"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        status, text = http(f"{url}/flush_cache", b"", method="POST")
+        stats = json.loads(http(f"{url}/emulator/stats")[1])
+        streaming.join()
+        assert status == 400 and text.startswith(b"Cache flushed.\n") and b"running or waiting requests" in text
+        assert stats["running"] == 1 and stats["cache_tokens"] >= held  # nothing was dropped
+        assert http(f"{url}/flush_cache", b"", method="POST") == (200, text)  # idle now: the same text, a 200
+        assert json.loads(http(f"{url}/emulator/stats")[1])["cache_tokens"] == 0
 
 
 def test_prefix_cache_reuse_is_reported_in_usage_and_metrics(emulator: tuple[str, str]) -> None:
