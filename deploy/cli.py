@@ -26,11 +26,13 @@ from deploy.parity import (
     override,
     validate,
 )
-from deploy.pricing import H100_SXM
+from deploy.pricing import H100_SXM, SERVERLESS_POOL
+from deploy.runpod.workers import WORKER_IMAGES
 from deploy.targets import Target
 
 if TYPE_CHECKING:
     from deploy.runpod.pods import PodOptions
+    from deploy.runpod.serverless import EndpointOptions
 
 DEFAULT_TARGETS = "targets.toml"
 
@@ -62,18 +64,7 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
         help="print each engine's POST /v2/pods body (secrets as placeholders) and the parity check, create nothing",
     )
     up.add_argument("--force", action="store_true", help="deploy even if the engines' settings differ")
-    parity = up.add_argument_group("engine settings (both engines; --vllm/--sglang override one)")
-    parity.add_argument("--model", default=DEFAULT_MODEL)
-    parity.add_argument("--served-model-name", default=None, help="default: the model name")
-    parity.add_argument("--tp", type=int, default=2, help="tensor parallel size")
-    parity.add_argument("--context-length", type=int, default=16384)
-    parity.add_argument("--gpu-memory-fraction", type=float, default=0.90)
-    parity.add_argument("--prefix-cache", action=argparse.BooleanOptionalAction, default=True)
-    parity.add_argument("--reasoning-parser", default="deepseek_r1", help="deepseek_r1, qwen3 or none")
-    parity.add_argument("--vllm", action="append", default=[], metavar="SETTING=VALUE", help="vLLM only")
-    parity.add_argument("--sglang", action="append", default=[], metavar="SETTING=VALUE", help="SGLang only")
-    parity.add_argument("--vllm-image", default=VLLM_IMAGE)
-    parity.add_argument("--sglang-image", default=SGLANG_IMAGE)
+    _engine_settings(up, {"vllm": VLLM_IMAGE, "sglang": SGLANG_IMAGE}, "image")
     pods = up.add_argument_group("Runpod pods")
     pods.add_argument("--gpu-type", default=H100_SXM, help="Runpod GPU type id")
     pods.add_argument("--gpu-count", type=int, default=2)
@@ -90,10 +81,16 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
     # Tests point the readiness checks at 127.0.0.1; users never need it.
     pods.add_argument("--proxy-url-template", default=None, help=argparse.SUPPRESS)
 
-    down = actions.add_parser("down", help="terminate this deployment's pods (or stop --local emulators)")
+    down = actions.add_parser(
+        "down", help="terminate this deployment's pods, delete its serverless endpoints (or stop --local emulators)"
+    )
     _targets_option(down)
     which = down.add_mutually_exclusive_group()
-    which.add_argument("--all", action="store_true", help="every turnbench- pod in the Runpod account")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every turnbench- pod, serverless endpoint and template in the Runpod account",
+    )
     which.add_argument("--expired", action="store_true", help="turnbench- pods past their --max-lifetime")
     which.add_argument("--local", action="store_true", help="the emulators `up --local` started")
 
@@ -102,13 +99,53 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
 
     serverless = actions.add_parser(
         "serverless",
-        help="write targets.toml for existing Runpod serverless endpoints (worker-vllm, worker-sglang)",
+        help="create a worker-vllm and a worker-sglang Runpod serverless endpoint (or use existing ones), write "
+        "targets.toml",
+        description="Create one Runpod serverless endpoint per engine (worker-vllm, worker-sglang) through REST v2, "
+        "with the same engine settings as `up` as the workers' environment variables; record them and write "
+        "targets.toml. `deploy down` deletes them; any failure, Ctrl-C or SIGTERM/SIGHUP deletes every endpoint "
+        "created so far. With both --vllm-endpoint and --sglang-endpoint, write targets.toml for endpoints that "
+        "already exist instead, and create nothing. Needs RUNPOD_API_KEY (HF_TOKEN optional).",
     )
     _targets_option(serverless)
-    serverless.add_argument("--vllm-endpoint", required=True, metavar="ID")
-    serverless.add_argument("--sglang-endpoint", required=True, metavar="ID")
-    serverless.add_argument("--model", default=DEFAULT_MODEL, help="the model name the workers serve")
-    serverless.add_argument("--gpu-count", type=int, default=2, help="GPUs per worker (billed per GPU-second)")
+    existing = serverless.add_argument_group("existing endpoints (give both to create nothing)")
+    existing.add_argument("--vllm-endpoint", metavar="ID", help="id of an existing worker-vllm endpoint")
+    existing.add_argument("--sglang-endpoint", metavar="ID", help="id of an existing worker-sglang endpoint")
+    serverless.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each engine's POST /v2/serverless body (HF_TOKEN as a placeholder) and the parity check, "
+        "create nothing",
+    )
+    serverless.add_argument("--force", action="store_true", help="create even if the engines' settings differ")
+    _engine_settings(serverless, WORKER_IMAGES, "worker image")
+    endpoints = serverless.add_argument_group("Runpod serverless endpoints (each sent explicitly)")
+    endpoints.add_argument("--gpu-count", type=int, default=2, help="GPUs per worker (billed per GPU-second)")
+    endpoints.add_argument("--gpu-pool", default=SERVERLESS_POOL, help="serverless GPU pool id (ADA_80_PRO: H100)")
+    endpoints.add_argument("--workers-min", type=int, default=0, help="workers kept running, billed (default 0)")
+    endpoints.add_argument(
+        "--workers-max", type=int, default=1, help="default 1: a second worker would start with a cold prefix cache"
+    )
+    endpoints.add_argument("--idle-timeout", default="5m", help="how long an idle worker stays up, billed (max 1h)")
+    endpoints.add_argument("--execution-timeout", default="10m", help="the longest one request may run")
+    endpoints.add_argument("--flashboot", default="OFF", type=str.upper, help="OFF, FLASHBOOT or PRIORITY_FLASHBOOT")
+    endpoints.add_argument("--container-disk-gb", type=int, default=200, help="room for the image and the weights")
+    endpoints.add_argument("--cuda-versions", default=None, help="host CUDA versions (default: the worker's own)")
+
+
+def _engine_settings(parser: argparse.ArgumentParser, images: dict[str, str], image_kind: str) -> None:
+    parity = parser.add_argument_group("engine settings (both engines; --vllm/--sglang override one)")
+    parity.add_argument("--model", default=DEFAULT_MODEL)
+    parity.add_argument("--served-model-name", default=None, help="default: the model name")
+    parity.add_argument("--tp", type=int, default=2, help="tensor parallel size")
+    parity.add_argument("--context-length", type=int, default=16384)
+    parity.add_argument("--gpu-memory-fraction", type=float, default=0.90)
+    parity.add_argument("--prefix-cache", action=argparse.BooleanOptionalAction, default=True)
+    parity.add_argument("--reasoning-parser", default="deepseek_r1", help="deepseek_r1, qwen3 or none")
+    parity.add_argument("--vllm", action="append", default=[], metavar="SETTING=VALUE", help="vLLM only")
+    parity.add_argument("--sglang", action="append", default=[], metavar="SETTING=VALUE", help="SGLang only")
+    parity.add_argument("--vllm-image", default=images["vllm"], help=f"the vLLM {image_kind}")
+    parity.add_argument("--sglang-image", default=images["sglang"], help=f"the SGLang {image_kind}")
 
 
 def _targets_option(parser: argparse.ArgumentParser) -> None:
@@ -235,13 +272,31 @@ def _down(args: argparse.Namespace) -> int:
             f"no deployment is recorded in {state_path(targets_path)}; `turnbench deploy down --all` terminates "
             "every turnbench- pod in your Runpod account"
         )
-    recorded = set(state.pods) if state is not None and state.kind == "runpod" else set()
-    deploy_id = state.deploy_id if state is not None and state.kind == "runpod" else ""
+    ours = state if state is not None and state.kind == "runpod" else None
+    recorded = set(ours.pods) if ours is not None else set()
+    deploy_id = ours.deploy_id if ours is not None else ""
     client = RunpodClient(Credentials.from_env(engine_key=False))
     terminated = down(client, mode, recorded, progress, datetime.now(UTC), deploy_id)
-    if state is not None and state.kind == "runpod" and (mode != "expired" or recorded <= set(terminated)):
+    endpoints: list[str] = []
+    templates: list[str] = []
+    serverless = ours is not None and bool(ours.endpoints or ours.templates)
+    if mode == "all" or (mode == "recorded" and serverless):
+        from deploy.runpod.serverless_teardown import down as delete_endpoints
+
+        recorded_endpoints = set(ours.endpoints) if ours is not None else set()
+        recorded_templates = set(ours.templates) if ours is not None else set()
+        endpoints, templates = delete_endpoints(
+            client, mode, recorded_endpoints, recorded_templates, progress, deploy_id
+        )
+    # --expired ends pods only: endpoints carry no lifetime, so a record of endpoints stays.
+    if ours is not None and (mode != "expired" or (recorded <= set(terminated) and not serverless)):
         remove_state(targets_path)
-    print(f"terminated {len(terminated)} pod(s)" if terminated else "no turnbench pods to terminate")
+    removed = [f"terminated {len(terminated)} pod(s)"] if terminated else []
+    if endpoints:
+        removed.append(f"deleted {len(endpoints)} serverless endpoint(s)")
+    if templates:
+        removed.append(f"deleted {len(templates)} template(s)")
+    print(", ".join(removed) if removed else "no turnbench pods or endpoints to remove")
     return 0
 
 
@@ -265,18 +320,63 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _serverless(args: argparse.Namespace) -> int:
-    from deploy.runpod.serverless import serverless_targets
     from deploy.state import load_state, state_path
-    from deploy.targets import write_targets
 
     targets_path = Path(args.targets)
-    if load_state(targets_path) is not None:
+    existing = {"vllm": args.vllm_endpoint, "sglang": args.sglang_endpoint}
+    if any(existing.values()) and not all(existing.values()):
         raise DeployError(
-            f"{state_path(targets_path)} records a deployment still up; take it down first or use another --targets"
+            "give both --vllm-endpoint and --sglang-endpoint to use existing endpoints, or neither to create them"
         )
-    endpoints = {"vllm": args.vllm_endpoint, "sglang": args.sglang_endpoint}
-    targets = serverless_targets(endpoints, args.model, args.gpu_count)
-    write_targets(targets_path, targets)
+    if all(existing.values()):
+        from deploy.runpod.serverless import serverless_targets
+        from deploy.targets import write_targets
+
+        if load_state(targets_path) is not None:
+            raise DeployError(
+                f"{state_path(targets_path)} records a deployment still up; take it down first or use another --targets"
+            )
+        targets = serverless_targets({engine: str(i) for engine, i in existing.items()}, args.model, args.gpu_count)
+        write_targets(targets_path, targets)
+        _print_targets(targets_path, targets)
+        print("the Runpod key is the bearer token: export RUNPOD_API_KEY before `turnbench compare`")
+        return 0
+    from deploy.runpod.serverless import create, dry_run_bodies, with_unset_settings
+
+    specs = specs_from_args(args)
+    parity = with_unset_settings(check_parity(specs, args.force), specs)
+    options = _endpoint_options(args)
+    if args.dry_run:
+        from deploy.runpod.credentials import HF_TOKEN_ENV
+
+        hf_token = bool(os.environ.get(HF_TOKEN_ENV, "").strip())
+        for engine, body in dry_run_bodies(specs, options, hf_token).items():
+            print(f"{engine}: POST /v2/serverless")
+            print(json.dumps(body, indent=2))
+        print(f"parity: {parity}")
+        return 0
+    from deploy.runpod.credentials import Credentials
+
+    targets = create(specs, options, Credentials.from_env(engine_key=False), targets_path, parity, progress)
     _print_targets(targets_path, targets)
-    print("the Runpod key is the bearer token: export RUNPOD_API_KEY before `turnbench compare`")
+    print("workers bill per GPU-second while they run; the first request cold-starts one (minutes for a 70B model)")
+    print(f"delete the endpoints with: turnbench deploy down --targets {targets_path}")
+    print(f"next: turnbench compare --targets {targets_path} (RUNPOD_API_KEY is the bearer token)")
     return 0
+
+
+def _endpoint_options(args: argparse.Namespace) -> EndpointOptions:
+    from deploy.runpod.lifetime import parse_duration
+    from deploy.runpod.serverless import EndpointOptions
+
+    return EndpointOptions(
+        gpu_count=args.gpu_count,
+        gpu_pool=args.gpu_pool,
+        workers_min=args.workers_min,
+        workers_max=args.workers_max,
+        idle_timeout_s=round(parse_duration(args.idle_timeout, "--idle-timeout")),
+        execution_timeout_s=parse_duration(args.execution_timeout, "--execution-timeout"),
+        flashboot=args.flashboot,
+        container_disk_gb=args.container_disk_gb,
+        cuda_versions=None if args.cuda_versions is None else _comma_list(args.cuda_versions),
+    )

@@ -1,8 +1,10 @@
 """What a deployment left running, recorded next to its targets.toml so `down` can undo exactly that.
 
-`targets.deploy.json` beside `targets.toml` holds pod ids (Runpod) or process ids and URLs (local
-emulators): never a key. It is written as soon as each pod exists, not after the deployment
-succeeded, so even a deploy killed with SIGKILL leaves a trail `down` can follow.
+`targets.deploy.json` beside `targets.toml` holds pod, serverless endpoint and template ids (Runpod)
+or process ids and URLs (local emulators): never a key. It is written as soon as each pod or
+endpoint exists, not after the deployment succeeded, so even a deploy killed with SIGKILL leaves a
+trail `down` can follow. Records written before endpoints existed (no `endpoints`, `templates`) read
+as having none.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class DeployState:
     deploy_id: str = ""
     pods: dict[str, str] = field(default_factory=dict)  # pod id -> engine
     processes: tuple[LocalProcess, ...] = ()
+    endpoints: dict[str, str] = field(default_factory=dict)  # serverless endpoint id -> engine
+    templates: dict[str, str] = field(default_factory=dict)  # template id -> engine
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -50,7 +54,14 @@ def load_state(targets: Path) -> DeployState | None:
     try:
         data = json.loads(path.read_text())
         processes = tuple(LocalProcess(**p) for p in data.get("processes", []))
-        state = DeployState(data["kind"], data.get("deploy_id", ""), dict(data.get("pods", {})), processes)
+        state = DeployState(
+            data["kind"],
+            data.get("deploy_id", ""),
+            dict(data.get("pods", {})),
+            processes,
+            dict(data.get("endpoints", {})),
+            dict(data.get("templates", {})),
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise DeployError(f"{path} is not a turnbench deploy record; remove it if nothing is running") from None
     if state.kind not in KINDS:

@@ -9,6 +9,8 @@ HTTP date); and it retries nothing. Here every request has a timeout, a 429 wait
 Retry-After says (seconds or an HTTP date, capped), and 5xx or a lost connection is retried with
 bounded backoff where that is safe: GET and DELETE. A create is not retried blindly, because one that
 failed with 5xx or timed out may have made the pod anyway: the pod is looked up by its name first.
+Serverless endpoints and templates (`/v2/serverless`, `/v2/templates`) are made, listed and deleted
+the same way.
 
 The base URL is `RUNPOD_API_BASE_URL` (default `https://api.runpod.io`), which is how tests point
 the client at a local fake.
@@ -19,10 +21,11 @@ from __future__ import annotations
 import os
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 import requests
 
@@ -116,6 +119,31 @@ class PodInfo:
 
 
 @dataclass(frozen=True)
+class EndpointInfo:
+    """The fields of a REST v2 serverless endpoint deploy reads (openapi.json `Endpoint`). Its `env`
+    comes back too and may hold a token: never read it."""
+
+    id: str
+    name: str
+    request_urls: dict[str, str] = field(default_factory=dict)  # run, runSync, ..., health (QUEUE endpoints)
+
+    @classmethod
+    def from_json(cls, endpoint: dict[str, Any]) -> EndpointInfo:
+        urls = endpoint.get("requestUrls") or {}
+        return cls(str(endpoint["id"]), str(endpoint.get("name") or ""),
+                   {str(k): str(v) for k, v in urls.items() if isinstance(v, str)})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    id: str
+    name: str
+
+
+_Listed = TypeVar("_Listed", EndpointInfo, TemplateInfo)
+
+
+@dataclass(frozen=True)
 class GpuAvailability:
     """Pod stock of one GPU type in one cloud, for a given GPU count (GET /v2/catalog/gpus)."""
 
@@ -139,7 +167,7 @@ class NoCapacity(DeployError):
 
 
 class CreateUnsure(DeployError):
-    """A create that failed in a way that may still have made the pod (5xx, no answer)."""
+    """A create that failed in a way that may still have made the pod or endpoint (5xx, no answer)."""
 
 
 class _Transient(Exception):
@@ -181,24 +209,12 @@ class RunpodClient:
     # ---- the calls deploy makes
     def create_pod(self, what: str, body: dict[str, Any]) -> str:
         """POST /v2/pods with a REST v2 create body; returns the pod id. `what` names it ("the vllm pod")."""
-        what, name = f"creating {what}", str(body["name"])
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                response = self._send("POST", "/v2/pods", what, json=body, retry=False, timeout=CREATE_TIMEOUT_S)
-            except _Transient as unsure:
-                found = self._named(name, what)
-                if found is not None:
-                    return found.id  # Runpod made it although the create did not say so
-                if attempt == CREATE_ATTEMPTS:
-                    raise CreateUnsure(
-                        f"Runpod failed {attempt} times while {what} (last: {unsure.reason}); try again later"
-                    ) from None
-                time.sleep(self._wait(None, attempt))
-                continue
-            if response.status_code in (200, 201):
-                return str(self._json(response, what)["id"])
-            self._refuse(response, what)
-        raise AssertionError("unreachable")
+
+        def named(name: str, doing: str) -> dict[str, Any] | None:
+            found = self._named(name, doing)
+            return None if found is None else {"id": found.id}
+
+        return str(self._create("/v2/pods", what, body, named)["id"])
 
     def get_pod(self, pod_id: str) -> PodInfo | None:
         """The pod, or None if Runpod no longer knows it."""
@@ -235,6 +251,44 @@ class RunpodClient:
         if response.status_code not in (200, 204, *GONE):
             self._refuse(response, what)
 
+    def create_endpoint(self, what: str, body: dict[str, Any]) -> EndpointInfo:
+        """POST /v2/serverless; the endpoint made (id, requestUrls). `what` names it ("the vllm endpoint")."""
+
+        def named(name: str, doing: str) -> dict[str, Any] | None:
+            found = self._listed_named(self.list_endpoints, name, doing, "endpoint")
+            return None if found is None else {"id": found.id, "name": found.name, "requestUrls": found.request_urls}
+
+        return self._endpoint(self._create("/v2/serverless", what, body, named), f"creating {what}")
+
+    def list_endpoints(self) -> list[EndpointInfo]:
+        what = "listing your serverless endpoints"
+        return [self._endpoint(e, what) for e in self._list("/v2/serverless", "endpoints", what)]
+
+    def delete_endpoint(self, endpoint_id: str) -> None:
+        """DELETE /v2/serverless/{id}, which also ends its workers and its bound template; 404 = already gone."""
+        self._delete(f"/v2/serverless/{_quoted(endpoint_id)}", f"deleting endpoint {endpoint_id}")
+
+    def create_template(self, what: str, body: dict[str, Any]) -> str:
+        """POST /v2/templates; returns the template id."""
+
+        def named(name: str, doing: str) -> dict[str, Any] | None:
+            found = self._listed_named(self.list_templates, name, doing, "template")
+            return None if found is None else {"id": found.id}
+
+        return str(self._create("/v2/templates", what, body, named)["id"])
+
+    def list_templates(self) -> list[TemplateInfo]:
+        what = "listing your templates"
+        try:
+            return [TemplateInfo(str(t["id"]), str(t.get("name") or ""))
+                    for t in self._list("/v2/templates", "templates", what)]  # fmt: skip
+        except (KeyError, TypeError, AttributeError):
+            raise DeployError(f"Runpod gave an unexpected answer while {what}; try again later") from None
+
+    def delete_template(self, template_id: str) -> None:
+        """DELETE /v2/templates/{id}; 404 = already gone. Runpod refuses (400) while an endpoint is bound to it."""
+        self._delete(f"/v2/templates/{_quoted(template_id)}", f"deleting template {template_id}")
+
     def gpu_availability(
         self, gpu_type: str, gpu_count: int, cloud: str, cuda_versions: tuple[str, ...] = ()
     ) -> GpuAvailability:
@@ -261,6 +315,58 @@ class RunpodClient:
             )
         except (KeyError, TypeError, AttributeError, ValueError):
             raise DeployError(f"Runpod gave an unexpected answer while {what}; try again later") from None
+
+    # ---- creates, lists and deletes of any kind
+    def _create(
+        self, path: str, what: str, body: dict[str, Any], named: Callable[[str, str], dict[str, Any] | None]
+    ) -> dict[str, Any]:
+        """The created object's JSON. A 5xx or no answer may still have made it, so before each
+        repeat `named` looks for it by the body's name (and its JSON is returned if found)."""
+        what, name = f"creating {what}", str(body["name"])
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                response = self._send("POST", path, what, json=body, retry=False, timeout=CREATE_TIMEOUT_S)
+            except _Transient as unsure:
+                found = named(name, what)
+                if found is not None:
+                    return found  # Runpod made it although the create did not say so
+                if attempt == CREATE_ATTEMPTS:
+                    raise CreateUnsure(
+                        f"Runpod failed {attempt} times while {what} (last: {unsure.reason}); try again later"
+                    ) from None
+                time.sleep(self._wait(None, attempt))
+                continue
+            if response.status_code in (200, 201):
+                made = self._json(response, what)
+                if "id" not in made:
+                    raise DeployError(f"Runpod gave an unexpected answer while {what}; try again later")
+                return made
+            self._refuse(response, what)
+        raise AssertionError("unreachable")
+
+    def _list(self, path: str, key: str, what: str) -> list[Any]:
+        """Every item of a list call. openapi.json pages none of them; a `nextCursor` is followed all the same."""
+        items: list[Any] = []
+        params: dict[str, str] = {}
+        for _ in range(MAX_PAGES):
+            response = self._send("GET", path, what, params=params)
+            if response.status_code != 200:
+                self._refuse(response, what)
+            page = self._json(response, what)
+            listed = page.get(key) or []
+            if not isinstance(listed, list):
+                raise DeployError(f"Runpod gave an unexpected answer while {what}; try again later")
+            items += listed
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return items
+            params = {"cursor": str(cursor)}
+        raise DeployError(f"Runpod's list did not end after {MAX_PAGES} pages while {what}; try again later")
+
+    def _delete(self, path: str, what: str) -> None:
+        response = self._send("DELETE", path, what)
+        if response.status_code not in (200, 204, *GONE):
+            self._refuse(response, what)
 
     # ---- one request, its retries and its errors
     def _send(
@@ -356,6 +462,20 @@ class RunpodClient:
             return PodInfo.from_json(pod)
         except (KeyError, TypeError, AttributeError, ValueError):
             raise DeployError(f"Runpod gave an unexpected answer while {what}; try again later") from None
+
+    def _endpoint(self, endpoint: Any, what: str) -> EndpointInfo:
+        try:
+            return EndpointInfo.from_json(endpoint)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise DeployError(f"Runpod gave an unexpected answer while {what}; try again later") from None
+
+    def _listed_named(self, listing: Callable[[], list[_Listed]], name: str, what: str, noun: str) -> _Listed | None:
+        """The endpoint or template called `name`, after a create that may have made it although it failed."""
+        try:
+            items = listing()
+        except DeployError as exc:  # it may exist: CreateUnsure makes the guard look again
+            raise CreateUnsure(f"{what} may have made the {noun}, and looking for it failed: {exc}") from None
+        return next((item for item in items if item.name == name), None)
 
     def _named(self, name: str, what: str) -> PodInfo | None:
         """The pod called `name`, after a create that may have made it although it failed."""

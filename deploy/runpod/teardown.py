@@ -159,7 +159,7 @@ class PodGuard:
         if self._kept and exc_type is None:
             return
         with signals_held():
-            self._progress(f"  {_cause(exc)}terminating every pod this deployment created")
+            self._progress(f"  {stop_cause(exc)}terminating every pod this deployment created")
             left = terminate(self.client, self._all_pods(), self._progress)
             try:
                 self._on_change(left)
@@ -206,7 +206,8 @@ def _engine(pod: PodInfo) -> str:
     return name.engine if name is not None else pod.name
 
 
-def _cause(exc: BaseException | None) -> str:
+def stop_cause(exc: BaseException | None) -> str:
+    """The "SIGTERM: " or "Ctrl-C: " that starts the line saying what is cleaned up, or nothing."""
     if isinstance(exc, Terminated):
         return f"{exc.signal_name}: "
     return "Ctrl-C: " if isinstance(exc, KeyboardInterrupt) else ""

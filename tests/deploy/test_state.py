@@ -23,6 +23,15 @@ def test_round_trip(tmp_path: Path) -> None:
     assert load_state(targets) is None and list(tmp_path.iterdir()) == []
 
 
+def test_serverless_ids_round_trip_and_an_older_record_has_none(tmp_path: Path) -> None:
+    targets = tmp_path / "targets.toml"
+    serverless = DeployState("runpod", "ab12cd34", endpoints={"end1": "vllm"}, templates={"tpl1": "vllm"})
+    write_state(targets, serverless)
+    assert load_state(targets) == serverless
+    state_path(targets).write_text('{"kind": "runpod", "deploy_id": "ab12cd34", "pods": {"pod1": "vllm"}}')
+    assert load_state(targets) == DeployState("runpod", "ab12cd34", {"pod1": "vllm"})
+
+
 @pytest.mark.parametrize("text", ["{", '{"kind": "cloud"}', "[]"])
 def test_a_damaged_record_is_one_clear_line(tmp_path: Path, text: str) -> None:
     state_path(tmp_path / "targets.toml").write_text(text)

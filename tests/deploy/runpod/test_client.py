@@ -145,6 +145,28 @@ def test_a_create_that_failed_is_looked_for_by_name_before_it_is_retried(
     assert len(fake.created) == 2
 
 
+def test_endpoints_and_templates_are_made_listed_and_deleted_and_a_lost_answer_is_found_by_name(
+    client: RunpodClient, fake: FakeRunpod
+) -> None:
+    body = {"name": "turnbench-vllm-ab12cd34", "type": "QUEUE", "image": "runpod/worker-v1-vllm:v2.25.2",
+            "gpu": {"pools": ["ADA_80_PRO"], "count": 2}, "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+            "env": {"HF_TOKEN": "hf-secret"}}  # fmt: skip
+    fake.faults.endpoint_create_errors = {1: Problem(503, "upstream timeout", pod_made=True)}
+    endpoint = client.create_endpoint("the vllm endpoint", body)  # made once, adopted by its name
+    assert fake.endpoints_alive() == [endpoint.id] and fake.answered("createEndpoint") == [503]
+    assert endpoint.request_urls["run"] == f"{fake.url}/serverless/{endpoint.id}/run"
+    assert [e.id for e in client.list_endpoints()] == [endpoint.id]
+    template = client.create_template("a template", {"name": "turnbench-vllm-ab12cd34", "image": "i"})
+    assert [(t.id, t.name) for t in client.list_templates()] == [(template, "turnbench-vllm-ab12cd34")]
+    for _ in range(2):  # the second time, 404: already gone, which is what was asked
+        client.delete_endpoint(endpoint.id)
+        client.delete_template(template)
+    assert fake.endpoints_alive() == [] and fake.templates_alive() == []
+    assert fake.answered("deleteEndpoint") == [204, 404] and fake.answered("deleteTemplate") == [204, 404]
+    with pytest.raises(DeployError, match=r"^Runpod rejected the request while creating the sglang endpoint \(422"):
+        client.create_endpoint("the sglang endpoint", {**body, "workersMax": 3})
+
+
 def test_a_dead_api_is_one_line() -> None:
     dead = RunpodClient(Credentials(FAKE_RUNPOD_KEY, None, None), base_url="http://127.0.0.1:9", backoff_s=0.001)
     with pytest.raises(DeployError, match="cannot reach Runpod's API while listing your pods"):
