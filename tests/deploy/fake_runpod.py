@@ -6,12 +6,15 @@ and minimal `/v2/serverless` and `/v2/templates`; errors are RFC 9457 problem do
 body with an unknown field is a 422 as on the real API. A pod goes PROVISIONING -> STARTING ->
 RUNNING over its polls and has `runtime` (ports, uptime) and a `cost` only while RUNNING.
 `/proxy/{pod_id}-{port}/...` plays the pod's HTTP proxy: /health, /version (vLLM) and
-/get_server_info (SGLang). Point the client at it with RUNPOD_API_BASE_URL.
+/get_server_info (SGLang); given `emulators` (engine -> an emulator's base URL), it forwards every
+other path to the pod's engine, streams as they are written (tests/deploy/fake_proxy.py). Point
+the client at it with RUNPOD_API_BASE_URL.
 
 Every call lands in a ledger (pods created and terminated, endpoints and templates made and
 deleted, each answer's status), and `faults` injects what a real deployment meets: no capacity
 (the catalog saying none, or a 400 from the create), a refused create, 402, 429 storms, 5xx on any
-call, a slow create, a create that lands after the client gave up, a pod that exits or errors.
+call, a slow create, a create that lands after the client gave up, a pod that exits or errors,
+an endpoint create refused or answered late.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.deploy.fake_proxy import forward
 from tests.deploy.fake_runpod_rules import check_create_pod, check_endpoint, check_template, problem
 
 FAKE_RUNPOD_KEY = "rpa-fake-key-0123-4567-89ab-SECRET"
@@ -64,6 +68,10 @@ class Faults:
     retry_after: str = "0.01"  # the 429s' Retry-After
     retired: bool = False  # every /v2 call answers 410 Gone, as a retired API does
     page_size: int = 2  # GET /v2/pods pages; small, so that every list follows the cursor
+    # Serverless: the nth endpoint create (1-based) -> its answer (`pod_made`: the endpoint is made anyway),
+    # and how much later than the endpoint exists its create answers.
+    endpoint_create_errors: dict[int, Problem] = field(default_factory=dict)
+    endpoint_create_delay_s: float = 0.0
 
 
 @dataclass
@@ -143,8 +151,11 @@ class FakeRunpod:
         self.catalog_queries: list[dict[str, str]] = []
         self.create_requests = 0
         self.health_auth: list[str | None] = []
+        self.emulators: dict[str, str] = {}  # engine -> base URL the proxy forwards to; empty: it forwards nothing
+        self.forwarded: list[tuple[str, str, str | None]] = []  # (pod id, path, Authorization) of each forward
         self.lock = threading.Lock()
         self._creates = 0
+        self._endpoint_creates = 0
         self._ids = 0
         self.url = ""
         # Somebody else's pod in the same account: deploy must never touch it.
@@ -202,6 +213,8 @@ class FakeRunpod:
                 return *problem(503, "upstream unavailable"), {}
         if operation == "createPod":
             return *self._create_pod(body), {}
+        if operation == "createEndpoint":
+            return *self._create_endpoint(body), {}
         with self.lock:
             return *self._read_or_delete(operation, resource_id, query, body), {}
 
@@ -222,6 +235,22 @@ class FakeRunpod:
             self.created.append(pod.id)
             answer = pod.to_json(self.faults)
         time.sleep(self.faults.create_delay_s)
+        return problem(fault.status, fault.detail) if fault is not None else (201, answer)
+
+    def _create_endpoint(self, body: Any) -> tuple[int, Any]:
+        with self.lock:
+            refused = check_endpoint(body)
+            if refused is not None:
+                return refused
+            self._endpoint_creates += 1
+            fault = self.faults.endpoint_create_errors.get(self._endpoint_creates)
+            if fault is not None and not fault.pod_made:
+                return problem(fault.status, fault.detail)
+            self._ids += 1
+            endpoint_id = f"fakeend{self._ids:04d}"
+            self.endpoints[endpoint_id] = _endpoint(endpoint_id, body, self.url)
+            answer = self.endpoints[endpoint_id]
+        time.sleep(self.faults.endpoint_create_delay_s)  # the client may be gone by now; the endpoint stays
         return problem(fault.status, fault.detail) if fault is not None else (201, answer)
 
     def _read_or_delete(self, operation: str, resource_id: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -279,13 +308,13 @@ class FakeRunpod:
         live = {i: v for i, v in store.items() if i not in deleted}
         if operation in ("listEndpoints", "listTemplates"):
             return 200, {"endpoints" if kind == "endpoint" else "templates": list(live.values())}
-        if operation in ("createEndpoint", "createTemplate"):
-            refused = (check_endpoint if kind == "endpoint" else check_template)(body)
+        if operation == "createTemplate":  # createEndpoint is _create_endpoint, with its faults
+            refused = check_template(body)
             if refused is not None:
                 return refused
             self._ids += 1
-            new_id = f"fake{kind[:3]}{self._ids:04d}"
-            store[new_id] = (_endpoint if kind == "endpoint" else _template)(new_id, body, self.url)
+            new_id = f"faketem{self._ids:04d}"
+            store[new_id] = _template(new_id, body, self.url)
             return 201, store[new_id]
         if resource_id not in live:
             return problem(404, f"{kind} not found")
@@ -295,7 +324,8 @@ class FakeRunpod:
         return 204, None
 
     # ---- the pod proxy
-    def proxy(self, path: str, authorization: str | None) -> tuple[int, bytes]:
+    def proxy(self, path: str, authorization: str | None) -> tuple[int, bytes] | str:
+        """The proxy's answer, or the URL to forward the request to (a path the fake does not answer)."""
         match = re.match(r"^/proxy/(?P<pod>[^/]+)-(?P<port>\d+)(?P<rest>/.*)$", path)
         if match is None:
             return 404, b"not found"
@@ -310,6 +340,9 @@ class FakeRunpod:
                 return (200, b"") if ready else (502, b"Bad Gateway")
             if match["rest"] in ("/version", "/get_server_info"):
                 return 200, json.dumps({"version": ENGINE_VERSIONS[pod.engine]}).encode()
+            if pod.engine in self.emulators:
+                self.forwarded.append((pod.id, match["rest"], authorization))
+                return self.emulators[pod.engine] + match["rest"]
         return 404, b'{"detail":"Not Found"}'
 
 
@@ -365,13 +398,22 @@ def running_fake_runpod(api_key: str = FAKE_RUNPOD_KEY) -> Iterator[FakeRunpod]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path.startswith("/proxy/"):
-                status, data = fake.proxy(self.path, self.headers.get("Authorization"))
-                self._send(status, data, {})
+                self._proxy()
             else:
                 self._api("GET")
 
         def do_POST(self) -> None:
-            self._api("POST")
+            if self.path.startswith("/proxy/"):  # a chat turn or a cache flush, through the pod's proxy
+                self._proxy()
+            else:
+                self._api("POST")
+
+        def _proxy(self) -> None:
+            answer = fake.proxy(self.path, self.headers.get("Authorization"))
+            if isinstance(answer, str):
+                forward(self, answer)
+            else:
+                self._send(*answer, {})
 
         def do_DELETE(self) -> None:
             self._api("DELETE")
