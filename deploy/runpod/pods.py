@@ -22,10 +22,11 @@ from typing import Any
 from deploy.errors import DeployError
 from deploy.parity import API_KEY_PLACEHOLDER, EngineSpec
 from deploy.pricing import H100_SXM, pod_billing
-from deploy.runpod.client import NoCapacity, PodInfo, RunpodClient
+from deploy.runpod.client import NoCapacity, RunpodClient
 from deploy.runpod.credentials import ENGINE_KEY_ENV, HF_TOKEN_ENV, Credentials
 from deploy.runpod.lifetime import PodName, new_deploy_id
 from deploy.runpod.readiness import Progress, ProxyUrls, read_version, wait_until_ready
+from deploy.runpod.resources import PodInfo
 from deploy.runpod.teardown import PodGuard, stop_signals_raise
 from deploy.state import DeployState, load_state, remove_state, state_path, write_state
 from deploy.targets import Target, write_targets

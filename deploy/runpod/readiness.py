@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from deploy.engines import engine_named
 from deploy.errors import DeployError
-from deploy.runpod.client import PodInfo, RunpodClient
+from deploy.runpod.client import RunpodClient
 from deploy.runpod.lifetime import format_duration
+from deploy.runpod.resources import PodInfo
 
 DEFAULT_PROXY_TEMPLATE = "https://{pod_id}-{port}.proxy.runpod.net"
 NOT_READY_STATUSES = frozenset({404, 502, 503, 524})  # anything else but 200 and 401/403 is also retried

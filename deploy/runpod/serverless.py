@@ -29,10 +29,11 @@ from typing import Any
 from deploy.errors import DeployError
 from deploy.parity import DEFAULT_MODEL, EngineSpec
 from deploy.pricing import SERVERLESS_POOL, SERVERLESS_USD_PER_GPU_SECOND, serverless_billing
-from deploy.runpod.client import EndpointInfo, RunpodClient
+from deploy.runpod.client import RunpodClient
 from deploy.runpod.credentials import RUNPOD_KEY_ENV, Credentials
 from deploy.runpod.lifetime import PodName, new_deploy_id
 from deploy.runpod.pods import DEFAULT_GPU_TYPE, DRY_RUN_DEPLOY_ID, HF_TOKEN_PLACEHOLDER
+from deploy.runpod.resources import EndpointInfo
 from deploy.runpod.serverless_teardown import ENDPOINT, EndpointGuard
 from deploy.runpod.teardown import Progress, stop_signals_raise
 from deploy.runpod.workers import (

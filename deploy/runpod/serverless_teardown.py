@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from types import TracebackType
 
 from deploy.errors import DeployError
-from deploy.runpod.client import CreateUnsure, EndpointInfo, RunpodClient, TemplateInfo
+from deploy.runpod.client import CreateUnsure, RunpodClient
 from deploy.runpod.lifetime import PodName
+from deploy.runpod.resources import EndpointInfo, TemplateInfo
 from deploy.runpod.teardown import (
     CREATE_SETTLE_POLL_S,
     CREATE_SETTLE_S,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from deploy.runpod.client import PodInfo
 from deploy.runpod.lifetime import PodName, format_duration
+from deploy.runpod.resources import PodInfo
 
 HEADER = ("POD", "NAME", "STATUS", "UPTIME", "USD/H", "COST SO FAR", "LIFETIME")
 

@@ -19,8 +19,9 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from deploy.errors import DeployError
-from deploy.runpod.client import CreateUnsure, PodInfo, RunpodClient
+from deploy.runpod.client import CreateUnsure, RunpodClient
 from deploy.runpod.lifetime import PodName
+from deploy.runpod.resources import PodInfo
 
 TERMINATE_ATTEMPTS = 3  # the client retries each call already; this is for a longer outage
 RETRY_PAUSE_S = 2.0

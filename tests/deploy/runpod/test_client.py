@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from deploy.errors import DeployError
-from deploy.runpod.client import RETRY_AFTER_MAX_S, NoCapacity, PodInfo, RunpodClient, retry_after_s
+from deploy.runpod.client import RETRY_AFTER_MAX_S, NoCapacity, RunpodClient, retry_after_s
 from deploy.runpod.credentials import Credentials
+from deploy.runpod.resources import PodInfo
 from tests.deploy.fake_runpod import CAPACITY_DETAIL, FAKE_RUNPOD_KEY, FakeRunpod, Problem
 
 ROOT = Path(__file__).resolve().parents[3]

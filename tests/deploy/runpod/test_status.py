@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from deploy.runpod.client import PodInfo
+from deploy.runpod.resources import PodInfo
 from deploy.runpod.status import describe
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.runpod.client import PodInfo, RunpodClient
+from deploy.runpod.client import RunpodClient
 from deploy.runpod.credentials import Credentials
+from deploy.runpod.resources import PodInfo
 from deploy.runpod.teardown import PodGuard, select
 from deploy.state import state_path
 from tests.deploy.conftest import ROOT, deploy_command, error_lines, fast_up, leaked_secrets, run_deploy
