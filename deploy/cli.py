@@ -320,7 +320,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _serverless(args: argparse.Namespace) -> int:
-    from deploy.state import load_state, state_path
+    from deploy.state import refuse_if_up
 
     targets_path = Path(args.targets)
     existing = {"vllm": args.vllm_endpoint, "sglang": args.sglang_endpoint}
@@ -332,10 +332,7 @@ def _serverless(args: argparse.Namespace) -> int:
         from deploy.runpod.serverless import serverless_targets
         from deploy.targets import write_targets
 
-        if load_state(targets_path) is not None:
-            raise DeployError(
-                f"{state_path(targets_path)} records a deployment still up; take it down first or use another --targets"
-            )
+        refuse_if_up(targets_path)
         targets = serverless_targets({engine: str(i) for engine, i in existing.items()}, args.model, args.gpu_count)
         write_targets(targets_path, targets)
         _print_targets(targets_path, targets)

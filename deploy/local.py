@@ -21,7 +21,7 @@ from deploy.errors import DeployError
 from deploy.pricing import FALLBACK_AS_OF, FALLBACK_USD_PER_GPU_HOUR
 from deploy.runpod.pods import DEFAULT_GPU_TYPE
 from deploy.runpod.readiness import Progress
-from deploy.state import DeployState, LocalProcess, load_state, remove_state, state_path, write_state
+from deploy.state import DeployState, LocalProcess, load_state, refuse_if_up, remove_state, state_path, write_state
 from deploy.targets import Target, write_targets
 
 DEFAULT_PROFILE = "h100x2-70b"  # the profile `turnbench compare` gives its own emulators
@@ -36,11 +36,7 @@ EMULATOR_BILLING = {
 
 
 def up_local(targets_path: Path, profile: str, progress: Progress) -> list[Target]:
-    if load_state(targets_path) is not None:
-        raise DeployError(
-            f"{state_path(targets_path)} records a deployment still up; run `turnbench deploy down --targets "
-            f"{targets_path}` first, or use another --targets"
-        )
+    refuse_if_up(targets_path)
     started: list[LocalProcess] = []
     try:
         for engine in LAUNCHABLE:

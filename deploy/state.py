@@ -79,3 +79,12 @@ def write_state(targets: Path, state: DeployState) -> None:
 
 def remove_state(targets: Path) -> None:
     state_path(targets).unlink(missing_ok=True)
+
+
+def refuse_if_up(targets: Path) -> None:
+    """A new deployment on a targets file whose last one is still recorded would lose track of it."""
+    if load_state(targets) is not None:
+        raise DeployError(
+            f"{state_path(targets)} records a deployment still up; run `turnbench deploy down --targets "
+            f"{targets}` first, or use another --targets"
+        )

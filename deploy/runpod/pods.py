@@ -28,7 +28,7 @@ from deploy.runpod.lifetime import PodName, new_deploy_id
 from deploy.runpod.readiness import Progress, ProxyUrls, read_version, wait_until_ready
 from deploy.runpod.resources import PodInfo
 from deploy.runpod.teardown import PodGuard, stop_signals_raise
-from deploy.state import DeployState, load_state, remove_state, state_path, write_state
+from deploy.state import DeployState, refuse_if_up, remove_state, write_state
 from deploy.targets import Target, write_targets
 
 DEFAULT_GPU_TYPE = H100_SXM
@@ -148,11 +148,7 @@ def up(
     options.validate(specs)
     for spec in specs.values():
         spec.start_args(credentials.engine_key)  # refuse unsafe flags before anything is paid for
-    if load_state(targets_path) is not None:
-        raise DeployError(
-            f"{state_path(targets_path)} records a deployment still up; run `turnbench deploy down --targets "
-            f"{targets_path}` first, or use another --targets"
-        )
+    refuse_if_up(targets_path)
     client = RunpodClient(credentials)
     deploy_id = new_deploy_id()
     started = datetime.now(UTC)

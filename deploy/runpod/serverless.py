@@ -44,7 +44,7 @@ from deploy.runpod.workers import (
     WorkerEnv,
     worker_env,
 )
-from deploy.state import DeployState, load_state, remove_state, state_path, write_state
+from deploy.state import DeployState, refuse_if_up, remove_state, write_state
 from deploy.targets import Target, write_targets
 
 BASE_URL = "https://api.runpod.ai/v2/{endpoint_id}/openai"  # + /v1/chat/completions, added by the harness
@@ -159,11 +159,7 @@ def create(
 ) -> list[Target]:
     """Create and record one endpoint per engine, then write targets; on any failure or signal, delete them."""
     options.validate(specs)
-    if load_state(targets_path) is not None:
-        raise DeployError(
-            f"{state_path(targets_path)} records a deployment still up; run `turnbench deploy down --targets "
-            f"{targets_path}` first, or use another --targets"
-        )
+    refuse_if_up(targets_path)
     client = RunpodClient(credentials)
     deploy_id = new_deploy_id()
     started = datetime.now(UTC)

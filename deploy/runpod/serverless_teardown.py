@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from types import TracebackType
 
 from deploy.errors import DeployError
 from deploy.runpod.client import CreateUnsure, RunpodClient
@@ -22,9 +21,9 @@ from deploy.runpod.resources import EndpointInfo, TemplateInfo
 from deploy.runpod.teardown import (
     CREATE_SETTLE_POLL_S,
     CREATE_SETTLE_S,
-    RETRY_PAUSE_S,
-    TERMINATE_ATTEMPTS,
+    Guard,
     Progress,
+    remove_each,
     signals_held,
     stop_cause,
 )
@@ -35,24 +34,10 @@ ENDPOINT, TEMPLATE = "endpoint", "template"
 def delete(client: RunpodClient, kind: str, items: dict[str, str], progress: Progress) -> dict[str, str]:
     """Delete each endpoint or template (id -> engine or name); returns those that could not be deleted."""
     remove = client.delete_endpoint if kind == ENDPOINT else client.delete_template
-    left = {}
-    for item_id, label in items.items():
-        for attempt in range(1, TERMINATE_ATTEMPTS + 1):
-            try:
-                remove(item_id)
-            except DeployError as exc:
-                if attempt == TERMINATE_ATTEMPTS:
-                    progress(f"  could not delete {label} {kind} {item_id}: {exc}")
-                    left[item_id] = label
-                else:
-                    time.sleep(RETRY_PAUSE_S * attempt)
-                continue
-            progress(f"  deleted {label} {kind} {item_id}")
-            break
-    return left
+    return remove_each(items, remove, ("delete", "deleted"), kind, progress)
 
 
-class EndpointGuard:
+class EndpointGuard(Guard):
     """Within `with EndpointGuard(...) as guard:`, every endpoint and template `add`ed, and any named
     for this deployment whose id never reached us, is deleted on the way out unless the block reached
     `guard.keep()`. Creates run inside `guard.creating(kind, name)`, so the guard knows one may land."""
@@ -70,7 +55,6 @@ class EndpointGuard:
         self.templates: dict[str, str] = {}
         self._progress = progress
         self._on_change = on_change
-        self._kept = False
         self._in_flight: tuple[str, str] | None = None  # (kind, name) of a create that may yet land
 
     def add(self, kind: str, item_id: str, engine: str) -> None:
@@ -90,31 +74,20 @@ class EndpointGuard:
             raise
         self._in_flight = None
 
-    def keep(self) -> None:
-        self._kept = True
-
-    def __enter__(self) -> EndpointGuard:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._kept and exc_type is None:
-            return
-        with signals_held():
-            self._progress(f"  {stop_cause(exc)}deleting every serverless endpoint this deployment created")
-            left_endpoints = delete(self.client, ENDPOINT, self._all(ENDPOINT), self._progress)
-            left_templates = delete(self.client, TEMPLATE, self._all(TEMPLATE), self._progress)
-            try:
-                self._on_change(left_endpoints, left_templates)
-            except OSError as record_error:  # the endpoints matter more than the record of them
-                self._progress(f"  could not update the deploy record: {record_error.strerror}")
-            left = [*left_endpoints, *left_templates]
-            if left:
-                self._progress(
-                    f"  STILL ON YOUR ACCOUNT: {', '.join(left)}; run `turnbench deploy down --all` or delete them "
-                    "in the Runpod console"
-                )
+    def _clean_up(self, exc: BaseException | None) -> None:
+        self._progress(f"  {stop_cause(exc)}deleting every serverless endpoint this deployment created")
+        left_endpoints = delete(self.client, ENDPOINT, self._all(ENDPOINT), self._progress)
+        left_templates = delete(self.client, TEMPLATE, self._all(TEMPLATE), self._progress)
+        try:
+            self._on_change(left_endpoints, left_templates)
+        except OSError as record_error:  # the endpoints matter more than the record of them
+            self._progress(f"  could not update the deploy record: {record_error.strerror}")
+        left = [*left_endpoints, *left_templates]
+        if left:
+            self._progress(
+                f"  STILL ON YOUR ACCOUNT: {', '.join(left)}; run `turnbench deploy down --all` or delete them "
+                "in the Runpod console"
+            )
 
     def _all(self, kind: str) -> dict[str, str]:
         """The recorded ones of `kind` and those named for this deployment, after waiting (bounded) for

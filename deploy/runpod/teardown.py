@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Self
 
 from deploy.errors import DeployError
 from deploy.runpod.client import CreateUnsure, RunpodClient
@@ -82,26 +82,58 @@ def _signal_handlers(handlers: dict[int, Any]) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def terminate(client: RunpodClient, pods: dict[str, str], progress: Progress) -> dict[str, str]:
-    """Terminate each pod (id -> engine); returns those that could not be terminated."""
+def remove_each(
+    items: dict[str, str], remove: Callable[[str], None], verbs: tuple[str, str], noun: str, progress: Progress
+) -> dict[str, str]:
+    """`remove` each item (id -> label), a failure retried; returns those still there. `verbs` are
+    (present, past), e.g. ("terminate", "terminated"), for the progress lines."""
     left = {}
-    for pod_id, engine in pods.items():
+    for item_id, label in items.items():
         for attempt in range(1, TERMINATE_ATTEMPTS + 1):
             try:
-                client.terminate_pod(pod_id)
+                remove(item_id)
             except DeployError as exc:
                 if attempt == TERMINATE_ATTEMPTS:
-                    progress(f"  could not terminate {engine} pod {pod_id}: {exc}")
-                    left[pod_id] = engine
+                    progress(f"  could not {verbs[0]} {label} {noun} {item_id}: {exc}")
+                    left[item_id] = label
                 else:
                     time.sleep(RETRY_PAUSE_S * attempt)
                 continue
-            progress(f"  terminated {engine} pod {pod_id}")
+            progress(f"  {verbs[1]} {label} {noun} {item_id}")
             break
     return left
 
 
-class PodGuard:
+def terminate(client: RunpodClient, pods: dict[str, str], progress: Progress) -> dict[str, str]:
+    """Terminate each pod (id -> engine); returns those that could not be terminated."""
+    return remove_each(pods, client.terminate_pod, ("terminate", "terminated"), "pod", progress)
+
+
+class Guard:
+    """What every guard of paid resources shares: on every way out of its `with` block but a kept one,
+    `_clean_up` runs with Ctrl-C and the stop signals held, so a second signal cannot cut it short."""
+
+    _kept = False
+
+    def keep(self) -> None:
+        self._kept = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._kept and exc_type is None:
+            return
+        with signals_held():
+            self._clean_up(exc)
+
+    def _clean_up(self, exc: BaseException | None) -> None:
+        raise NotImplementedError
+
+
+class PodGuard(Guard):
     """Within `with PodGuard(...) as guard:`, every pod `add`ed (and any pod named for this
     deployment that Runpod made although its id never reached us, e.g. Ctrl-C during the create
     call) is terminated on the way out, unless the block reached `guard.keep()`. Creates run
@@ -115,7 +147,6 @@ class PodGuard:
         self.pods: dict[str, str] = {}
         self._progress = progress
         self._on_change = on_change
-        self._kept = False
         self._in_flight: str | None = None  # the name of a create that may yet make a pod
 
     def add(self, pod_id: str, engine: str) -> None:
@@ -148,29 +179,18 @@ class PodGuard:
             self._progress(f"  terminating {len(strays)} extra pod(s) a retried create made")
             terminate(self.client, strays, self._progress)
 
-    def keep(self) -> None:
-        self._kept = True
-
-    def __enter__(self) -> PodGuard:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._kept and exc_type is None:
-            return
-        with signals_held():
-            self._progress(f"  {stop_cause(exc)}terminating every pod this deployment created")
-            left = terminate(self.client, self._all_pods(), self._progress)
-            try:
-                self._on_change(left)
-            except OSError as record_error:  # the pods matter more than the record of them
-                self._progress(f"  could not update the deploy record: {record_error.strerror}")
-            if left:
-                self._progress(
-                    f"  STILL RUNNING AND BILLED: {', '.join(left)}; run `turnbench deploy down --all` "
-                    "or terminate them in the Runpod console"
-                )
+    def _clean_up(self, exc: BaseException | None) -> None:
+        self._progress(f"  {stop_cause(exc)}terminating every pod this deployment created")
+        left = terminate(self.client, self._all_pods(), self._progress)
+        try:
+            self._on_change(left)
+        except OSError as record_error:  # the pods matter more than the record of them
+            self._progress(f"  could not update the deploy record: {record_error.strerror}")
+        if left:
+            self._progress(
+                f"  STILL RUNNING AND BILLED: {', '.join(left)}; run `turnbench deploy down --all` "
+                "or terminate them in the Runpod console"
+            )
 
     def _all_pods(self) -> dict[str, str]:
         """The recorded pods and those named for this deployment, after waiting (bounded) for the
